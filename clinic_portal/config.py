@@ -1,7 +1,7 @@
 """Settings from the environment (prefix ``CLINIC_PORTAL_``) with safe development defaults.
 
-A production start (``CLINIC_PORTAL_ENV=production``) refuses to run with the development secret key,
-with SQLite outside an explicit opt-in, or without secure cookies.
+A production start (``CLINIC_PORTAL_ENV=production``) refuses to run with the development secret
+key, with SQLite outside an explicit opt-in, or without secure cookies.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
         session: Session | None = g.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400:
+                if response.status_code < 400 or g.pop("keep_on_error", False):
                     session.commit()
                 else:
                     session.rollback()
@@ -65,15 +65,24 @@ def init_app(app: Flask) -> None:
             session.close()
 
 
+def keep_changes_on_error() -> None:
+    """Commit this request's changes even though it answers with an error status.
+
+    For refusals that must still leave a trace, such as a failed login's audit entry and its
+    failure counter; everything else is rolled back when a request answers 400 or above.
+    """
+    g.keep_on_error = True
+
+
 def get_engine(app: Flask | None = None) -> Engine:
-    return (app or current_app).extensions["db_engine"]  # type: ignore[no-any-return]
+    return (app or current_app).extensions["db_engine"]
 
 
 def get_session() -> Session:
     """The request's session (created on first use)."""
     if "db_session" not in g:
         g.db_session = Session(get_engine(), expire_on_commit=False)
-    return g.db_session  # type: ignore[no-any-return]
+    return g.db_session
 
 
 @contextmanager

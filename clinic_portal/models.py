@@ -20,6 +20,7 @@ from clinic_portal.upload_station.models import (
     MeterReadingRow,
     SettingsSnapshotRow,
     Upload,
+    UploadPayload,
     UploadStatus,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "Sex",
     "TargetPreset",
     "Upload",
+    "UploadPayload",
     "UploadStatus",
     "User",
 ]

@@ -10,9 +10,11 @@ Conventions shared by every record:
   (e.g. +60 for CET in winter), so local wall-clock time is ``time + utc_offset * 60``.
 * ``device_serial`` names the device that recorded the event; it must appear in the batch's
   ``devices`` list.
-* glucose is always mg/dL (``MGDL_PER_MMOLL`` converts mmol/L; the value Tidepool and Nightscout use).
+* glucose is always mg/dL (``MGDL_PER_MMOLL`` converts mmol/L; the factor Tidepool and
+  Nightscout use).
 * insulin is in units (U), carbohydrate in grams, durations in seconds.
-* ``source_id`` is the source's own record id where it has one (CareLink raw id, Nightscout ``_id``).
+* ``source_id`` is the source's own record id where it has one (CareLink raw id,
+  Nightscout ``_id``).
 
 Records are frozen dataclasses so that they can be hashed and collapsed when a source repeats
 itself (CareLink writes every bolus twice).
@@ -250,8 +252,9 @@ class RecordBatch:
 
     def counts(self) -> dict[str, int]:
         """Records per summary key, every key present."""
-        out = dict.fromkeys(("cgm", "bg", "bolus", "basal", "carbs", "device_event",
-                             "pump_settings"), 0)
+        out = dict.fromkeys(
+            ("cgm", "bg", "bolus", "basal", "carbs", "device_event", "pump_settings"), 0
+        )
         for record in self.records:
             out[COUNT_KEYS[type(record)]] += 1
         return out

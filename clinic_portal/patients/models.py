@@ -88,6 +88,9 @@ class Patient(SQLModel, table=True):
     account_id: int | None = Field(default=None, foreign_key="user_account.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Kept by the ingest service so the roster can sort by data recency without a join.
+    last_upload_at: datetime | None = None
+    last_data_time: int | None = Field(default=None, sa_type=sa.BigInteger)
 
     @property
     def display_name(self) -> str:

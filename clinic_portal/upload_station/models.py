@@ -75,6 +75,18 @@ class Upload(SQLModel, table=True):
     progress_total: int = 0
 
 
+class UploadPayload(SQLModel, table=True):
+    """The file of an upload whose devices match no patient, kept until staff assign it
+    (the unassigned-uploads inbox); deleted once its data is stored. A table of its own so that
+    listing uploads never loads file contents."""
+
+    __tablename__ = "upload_payload"
+
+    upload_id: int = Field(foreign_key="upload.id", primary_key=True, ondelete="CASCADE")
+    data: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    time_zone: str = Field(max_length=64)
+
+
 def _event_table_args(name: str, *unique: str) -> tuple[Any, ...]:
     return (
         sa.UniqueConstraint("device_id", "time", *unique, name=f"uq_{name}_device_time"),

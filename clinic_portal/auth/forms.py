@@ -1,0 +1,37 @@
+"""Forms for signing in and for managing clinic users (WTForms, CSRF via flask-wtf)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from clinic_portal.auth.models import Role
+
+STAFF_ROLES = [(r.value, r.label) for r in Role if r != Role.PATIENT]
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+class NewUserForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
+    role = SelectField("Role", choices=STAFF_ROLES)
+    password = PasswordField("Initial password", validators=[DataRequired(), Length(max=200)])
+
+
+class EditUserForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    role = SelectField("Role", choices=STAFF_ROLES)
+    active = BooleanField("Account active")
+    new_password = PasswordField("New password (leave empty to keep)", validators=[Optional()])
+
+
+class ClinicSettingsForm(FlaskForm):
+    name = StringField("Clinic name", validators=[DataRequired(), Length(max=200)])
+    time_zone = StringField("Time zone (IANA)", validators=[DataRequired(), Length(max=64)])
+    mrn_required = BooleanField("An MRN is required for every patient")
+    mrn_unique = BooleanField("MRNs must be unique within the clinic")

@@ -1,0 +1,56 @@
+"""Jinja filters and globals shared by every template."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, request, url_for
+from flask_wtf.csrf import generate_csrf
+
+from clinic_portal.records import mgdl_to_mmol
+
+
+def local_datetime(value: datetime | int | None, zone: str = "UTC") -> str:
+    """An instant (aware datetime or epoch seconds) shown in ``zone`` as ``YYYY-MM-DD HH:MM``."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        value = datetime.fromtimestamp(value, ZoneInfo("UTC"))
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def age(born: date, today: date | None = None) -> int:
+    today = today or date.today()
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def glucose(value_mgdl: float | None, units: str = "mg/dL") -> str:
+    """A glucose value in the patient's preferred units (mmol/L with one decimal)."""
+    if value_mgdl is None:
+        return "—"
+    if units == "mmol/L":
+        return f"{mgdl_to_mmol(value_mgdl):.1f}"
+    return f"{value_mgdl:.0f}"
+
+
+def url_with(endpoint: str | None = None, **changes: Any) -> str:
+    """The current URL with some query arguments replaced (``None`` removes one)."""
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict()}
+    values.update(changes)
+    values = {k: v for k, v in values.items() if v is not None}
+    return url_for(endpoint or request.endpoint or "main.home", **values)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["localtime"] = local_datetime
+    app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["glucose"] = glucose
+    app.jinja_env.globals["url_with"] = url_with
+
+    @app.context_processor
+    def _csrf_headers() -> dict[str, Any]:
+        # htmx sends the CSRF token on every request it makes (hx-headers on <body>).
+        return {"csrf_headers": lambda: json.dumps({"X-CSRFToken": generate_csrf()})}
