@@ -192,14 +192,10 @@ def patient_episodes(
     rounded: np.ndarray,
     lo: int,
     hi: int,
-    patient: int,
-    window_end: int,
     sample_interval: int,
-    counts: np.ndarray,
-    ep_int: np.ndarray,
-    ep_ext: np.ndarray,
-    n_ep: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
+    out_int: np.ndarray,
+    out_ext: np.ndarray,
+) -> int:
     """Detect the six consensus episode kinds in one patient's readings ``[lo, hi)``.
 
     ``rounded[i - lo]`` is reading i rounded half-to-even to integer mg/dL (the classification
@@ -209,9 +205,11 @@ def patient_episodes(
     ends with the first run of non-qualifying readings lasting >= 15 min, and ends at its last
     qualifying reading + ``sample_interval`` (clipped to ``window_end``). A gap over 45 min
     closes an open episode. Extended hyper: >= 90 min of > 250 readings within 120 min, ending
-    with 15 min <= 180. Episodes are appended to ``ep_int``/``ep_ext`` (grown when full);
-    ``counts[kind]`` is incremented. Returns the buffers and the new number of rows.
+    with 15 min <= 180. Episode i is written to ``out_int[i] = (kind, first reading index, last
+    qualifying reading index)`` and ``out_ext[i]`` (nadir/peak, mg/dL); the buffers need
+    ``N_KINDS * (hi - lo)`` rows (no kind has more episodes than readings). Returns the count.
     """
+    n_ep = 0
     # Run machines for kinds 0,1,2 (hypo: rounded < threshold) and 3,4 (hyper: > threshold).
     threshold = np.array([70, 54, 70, 180, 250], dtype=np.int64)
     begin_after = np.array(
@@ -252,37 +250,13 @@ def patient_episodes(
             # Gap: close what is open, restart every run (iglu splits its grid here).
             for k in range(5):
                 if open_ep[k]:
-                    ep_int, ep_ext, n_ep = _emit(
-                        ep_int,
-                        ep_ext,
-                        n_ep,
-                        patient,
-                        k,
-                        times,
-                        ep_first[k],
-                        last_in[k],
-                        ep_extreme[k],
-                        window_end,
-                        sample_interval,
-                        counts,
+                    n_ep = _record(
+                        out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
                     )
                     open_ep[k] = False
                 in_run[k] = False
             if x_open:
-                ep_int, ep_ext, n_ep = _emit(
-                    ep_int,
-                    ep_ext,
-                    n_ep,
-                    patient,
-                    HYPER_EXTENDED,
-                    times,
-                    x_first,
-                    x_last_in,
-                    x_peak,
-                    window_end,
-                    sample_interval,
-                    counts,
-                )
+                n_ep = _record(out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak)
                 x_open = False
             win_first = i
             win_high = 0
@@ -314,19 +288,8 @@ def patient_episodes(
                     if open_ep[k] and t - times[out_first[k]] + sample_interval >= (
                         EPISODE_MIN_SECONDS
                     ):
-                        ep_int, ep_ext, n_ep = _emit(
-                            ep_int,
-                            ep_ext,
-                            n_ep,
-                            patient,
-                            k,
-                            times,
-                            ep_first[k],
-                            last_in[k],
-                            ep_extreme[k],
-                            window_end,
-                            sample_interval,
-                            counts,
+                        n_ep = _record(
+                            out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
                         )
                         open_ep[k] = False
                 hypo_active = hypo_active or open_ep[k]
@@ -354,19 +317,8 @@ def patient_episodes(
                     if open_ep[k] and t - times[out_first[k]] + sample_interval >= (
                         EPISODE_MIN_SECONDS
                     ):
-                        ep_int, ep_ext, n_ep = _emit(
-                            ep_int,
-                            ep_ext,
-                            n_ep,
-                            patient,
-                            k,
-                            times,
-                            ep_first[k],
-                            last_in[k],
-                            ep_extreme[k],
-                            window_end,
-                            sample_interval,
-                            counts,
+                        n_ep = _record(
+                            out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
                         )
                         open_ep[k] = False
             # Extended hyper: slide the window start past readings older than 120 min.
@@ -386,19 +338,8 @@ def patient_episodes(
                     if x_out_first < 0:
                         x_out_first = i
                     if t - times[x_out_first] + sample_interval >= EPISODE_MIN_SECONDS:
-                        ep_int, ep_ext, n_ep = _emit(
-                            ep_int,
-                            ep_ext,
-                            n_ep,
-                            patient,
-                            HYPER_EXTENDED,
-                            times,
-                            x_first,
-                            x_last_in,
-                            x_peak,
-                            window_end,
-                            sample_interval,
-                            counts,
+                        n_ep = _record(
+                            out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak
                         )
                         x_open = False
                         # Readings of a closed episode cannot start the next one.
@@ -418,64 +359,27 @@ def patient_episodes(
             hyper_active = r > 180 or win_high > 0 or x_open or open_ep[3] or open_ep[4]
     for k in range(5):
         if open_ep[k]:
-            ep_int, ep_ext, n_ep = _emit(
-                ep_int,
-                ep_ext,
-                n_ep,
-                patient,
-                k,
-                times,
-                ep_first[k],
-                last_in[k],
-                ep_extreme[k],
-                window_end,
-                sample_interval,
-                counts,
-            )
+            n_ep = _record(out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k])
     if x_open:
-        ep_int, ep_ext, n_ep = _emit(
-            ep_int,
-            ep_ext,
-            n_ep,
-            patient,
-            HYPER_EXTENDED,
-            times,
-            x_first,
-            x_last_in,
-            x_peak,
-            window_end,
-            sample_interval,
-            counts,
-        )
-    return ep_int, ep_ext, n_ep
+        n_ep = _record(out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak)
+    return n_ep
 
 
 @njit(cache=True, nogil=True)
-def _emit(
-    ep_int: np.ndarray,
-    ep_ext: np.ndarray,
+def _record(
+    out_int: np.ndarray,
+    out_ext: np.ndarray,
     n_ep: int,
-    patient: int,
     kind: int,
-    times: np.ndarray,
     first: int,
     last: int,
     extreme: float,
-    window_end: int,
-    sample_interval: int,
-    counts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    if n_ep == ep_int.shape[0]:
-        ep_int, ep_ext = _grow(ep_int, ep_ext)
-    ep_int[n_ep, E_PATIENT] = patient
-    ep_int[n_ep, E_KIND] = kind
-    ep_int[n_ep, E_START] = times[first]
-    ep_int[n_ep, E_END] = min(times[last] + sample_interval, window_end)
-    ep_int[n_ep, E_FIRST] = first
-    ep_int[n_ep, E_LAST] = last
-    ep_ext[n_ep] = extreme
-    counts[kind] += 1
-    return ep_int, ep_ext, n_ep + 1
+) -> int:
+    out_int[n_ep, 0] = kind
+    out_int[n_ep, 1] = first
+    out_int[n_ep, 2] = last
+    out_ext[n_ep] = extreme
+    return n_ep + 1
 
 
 @njit(cache=True, nogil=True)
@@ -762,6 +666,8 @@ def cohort_chunk(
     mage_grid = np.empty(mage_len)
     mage_scratch = np.empty((3, mage_len))
     mage_cross = np.empty((2, mage_len), dtype=np.int64)
+    pat_int = np.empty((N_KINDS * max_n, 3), dtype=np.int64)
+    pat_ext = np.empty(N_KINDS * max_n)
     ep_int = np.empty((64, N_ECOLS), dtype=np.int64)
     ep_ext = np.empty(64)
     n_ep = 0
@@ -900,20 +806,20 @@ def cohort_chunk(
                 h_lo = h_hi
             hourly[p, q, :] = smooth_cyclic_141(hour_q)
         # Episodes (2023 consensus) on the rounded values.
-        ep_int, ep_ext, n_ep = patient_episodes(
-            values,
-            times,
-            rounded,
-            lo,
-            hi,
-            p,
-            end,
-            sample_interval,
-            istats[p, I_EPISODES : I_EPISODES + N_KINDS],
-            ep_int,
-            ep_ext,
-            n_ep,
-        )
+        found = patient_episodes(values, times, rounded, lo, hi, sample_interval, pat_int, pat_ext)
+        while n_ep + found > ep_int.shape[0]:
+            ep_int, ep_ext = _grow(ep_int, ep_ext)
+        for e in range(found):
+            kind = pat_int[e, 0]
+            ep_int[n_ep, E_PATIENT] = p
+            ep_int[n_ep, E_KIND] = kind
+            ep_int[n_ep, E_START] = times[pat_int[e, 1]]
+            ep_int[n_ep, E_END] = min(times[pat_int[e, 2]] + sample_interval, end)
+            ep_int[n_ep, E_FIRST] = pat_int[e, 1]
+            ep_int[n_ep, E_LAST] = pat_int[e, 2]
+            ep_ext[n_ep] = pat_ext[e]
+            istats[p, I_EPISODES + kind] += 1
+            n_ep += 1
         # MAGE on the 5-min grid.
         grid_n = (times[hi - 1] - times[lo]) // MAGE_GRID + 3
         if grid_n > mage_len:
