@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from clinic_portal.auth.models import Role
 
-STAFF_ROLES = [(r.value, r.label) for r in Role if r != Role.PATIENT]
+STAFF_ROLES = [SelectChoice(r.value, r.label) for r in Role if r != Role.PATIENT]
 
 
 class LoginForm(FlaskForm):
