@@ -44,7 +44,22 @@ def url_with(endpoint: str | None = None, **changes: Any) -> str:
     return url_for(endpoint or request.endpoint or "main.home", **values)
 
 
+def enum_label(value: Any, enum_type: type) -> str:
+    """The human label of a stored enum value (columns hold plain strings)."""
+    try:
+        member = enum_type(value)
+    except ValueError:
+        return str(value)
+    return str(getattr(member, "label", member.value))
+
+
 def init_app(app: Flask) -> None:
+    from clinic_portal.auth.models import Role
+    from clinic_portal.patients.models import DiabetesType, TargetPreset
+
+    app.jinja_env.filters["diabetes_label"] = lambda v: enum_label(v, DiabetesType)
+    app.jinja_env.filters["target_label"] = lambda v: enum_label(v, TargetPreset)
+    app.jinja_env.filters["role_label"] = lambda v: enum_label(v, Role)
     app.jinja_env.filters["localtime"] = local_datetime
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["glucose"] = glucose

@@ -30,8 +30,9 @@ def seed(n_patients: int, days: int, seed: int, if_empty: bool) -> None:
             click.echo("The database already has data; demo seeding skipped.")
             _print_logins()
             return
-    # Data ends at the start of the current hour so that a fresh demo always looks recent.
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    # Data ends now (on the 5-minute grid) so that a fresh demo always looks recent.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    end = now - timedelta(minutes=now.minute % 5)
     started = time.perf_counter()
     with (
         click.progressbar(length=n_patients, label="Seeding demo patients") as bar,
@@ -55,6 +56,6 @@ def seed(n_patients: int, days: int, seed: int, if_empty: bool) -> None:
 def _print_logins() -> None:
     from clinic_portal.demo.seed import DEMO_LOGINS
 
-    click.echo("Demo logins (password for all: see below):")
+    click.echo("Demo logins (e-mail, password):")
     for email, password, role in DEMO_LOGINS:
         click.echo(f"  {role:<13} {email:<32} {password}")
