@@ -258,6 +258,13 @@ def _in_tod(tod: int, lo: int, hi: int) -> bool:
     return tod >= lo or tod < hi
 
 
+def _in_tod_array(tod: NDArray[np.int64], lo: int, hi: int) -> NDArray[np.bool_]:
+    """:func:`_in_tod` for an array of times of day."""
+    if lo <= hi:
+        return (tod >= lo) & (tod < hi)
+    return (tod >= lo) | (tod < hi)
+
+
 def _clock(seconds: int) -> time:
     seconds %= DAY_S
     return time(seconds // 3600, (seconds % 3600) // 60)
@@ -444,13 +451,23 @@ class _Context:
         return meals
 
     def _corrections(self) -> NDArray[np.int64]:
-        """Times of correction boluses: user boluses with no carbs in or near them."""
+        """Times of correction boluses: user boluses with no carbs in or near them.
+
+        A calculator bolus says itself whether it had carbs. A manual or pen bolus is only known
+        to be a correction on a local day with carb records: someone who never logs carbs (many
+        pen users) would otherwise have every meal bolus counted as a correction.
+        """
         s = self.settings
         meal_times = np.array([m.time for m in self.meals], dtype=np.int64)
+        carb_days = set(((self.carb_t + self.carb_off * 60) // DAY_S).tolist())
         out = []
         for k, t in enumerate(self.ub_t):
             if self.ub_has_carbs[k]:
                 continue
+            if self.ub_source[k] != BolusSource.WIZARD.value:
+                day = (int(t) + self.offset_at(int(t)) * 60) // DAY_S
+                if day not in carb_days:
+                    continue
             near = (meal_times >= t - s.meal_bolus_after_s) & (
                 meal_times <= t + s.meal_bolus_before_s
             )
@@ -469,8 +486,12 @@ class _Context:
         b = self.basal
         up: set[Contributing] = set()
         down: set[Contributing] = set()
-        for i in range(len(b.start)):
-            if b.start[i] >= t or b.stop[i] <= lo:
+        # Segments do not overlap (each ends by the next start), so the ones running in [lo, t)
+        # are a contiguous run found by bisection.
+        first = max(int(np.searchsorted(b.start, lo, side="right")) - 1, 0)
+        last = int(np.searchsorted(b.start, t, side="left"))
+        for i in range(first, last):
+            if b.stop[i] <= lo:
                 continue
             prev, rate, pct = self.basal_prev_scheduled[i], b.rate[i], b.percent[i]
             if b.kind[i] == BasalKind.TEMP.value:
@@ -806,9 +827,7 @@ def _dawn_rise(ctx: _Context, start: int, end: int) -> list[Finding]:
     local = ctx.cgm_t + ctx.cgm_off * 60
     day_idx = local // DAY_S
     tod = local % DAY_S
-    night = np.array(
-        [_in_tod(int(x), s.overnight_start_s, s.overnight_end_s) for x in tod], dtype=bool
-    )
+    night = _in_tod_array(tod, s.overnight_start_s, s.overnight_end_s)
     night &= (ctx.cgm_t >= start) & (ctx.cgm_t < end)
     carb_times = np.array([m.time for m in ctx.meals], dtype=np.int64)
     events_after = np.sort(np.concatenate([ctx.ub_t, ctx.carb_t, carb_times]))

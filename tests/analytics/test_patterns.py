@@ -327,6 +327,9 @@ def test_a_rise_after_a_night_low_is_not_dawn_phenomenon():
 def stacked_scenario(low: bool):
     shape = [(at(0, 15), 200), (at(0, 16, 30), 58), (at(0, 17), 58), (at(0, 18), 120)]
     records = trace(DAY0, DAY0 + DAY, [shape] if low else [], base=200.0)
+    # A logged breakfast tells that the patient records carbs on this day, so boluses without
+    # carbs are corrections.
+    records += [carbs(at(0, 8), 40), bolus(at(0, 8), 4.0, BolusSource.WIZARD, wizard_carbs=40.0)]
     records += [bolus(at(0, 14), 2.0), bolus(at(0, 14, 40), 2.0)]
     episodes = [("hypo_l1", at(0, 16, 25), at(0, 17, 20), 58.0)] if low else []
     return records, episodes
@@ -368,6 +371,14 @@ def test_corrections_outside_the_pumps_active_insulin_time_are_not_stacked():
     records, episodes = stacked_scenario(low=False)
     records.append(PumpSettings(device_serial=PUMP, time=DAY0 - DAY, active_insulin_time=30 * M))
     assert patterns(records, episodes=episodes) == []
+
+
+def test_pen_boluses_on_a_day_without_carb_records_are_not_called_corrections():
+    # Meal boluses of a patient who does not log carbs: 40 min apart, but nothing says they
+    # are corrections.
+    records = trace(DAY0, DAY0 + DAY, base=150.0)
+    records += [bolus(at(0, 12), 4.0, BolusSource.PEN), bolus(at(0, 12, 40), 2.0, BolusSource.PEN)]
+    assert patterns(records) == []
 
 
 def test_three_hour_suspend_is_a_long_suspend():
