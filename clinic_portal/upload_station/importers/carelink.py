@@ -889,7 +889,9 @@ def _build(state: _State) -> RecordBatch:
                 state.sg_column,
             )
         )
-    facts = sorted(state.facts, key=lambda f: (f.serial, f.utc, f.seq))
+    # A suspend sorts before the rate-0 basal row of the same second, so that row is read
+    # as the suspension it is rather than as a scheduled rate of zero.
+    facts = sorted(state.facts, key=lambda f: (f.serial, f.utc, f.kind != "suspend", f.seq))
     by_kind: dict[str, list[_Fact]] = {}
     for f in facts:
         by_kind.setdefault(f.kind, []).append(f)
