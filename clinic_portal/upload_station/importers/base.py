@@ -410,6 +410,20 @@ def parse_iso_instant(text: object, *, line: int | None, column: str) -> tuple[i
     return local - offset * 60, offset
 
 
+# Epoch milliseconds accepted from JSON/CSV sources: 1970 to the end of 2199.
+_MAX_EPOCH_MS = 7258118400000
+
+
+def epoch_from_ms(value: object, *, line: int | None, column: str) -> int:
+    """Epoch seconds from an epoch-milliseconds value (number or numeric string)."""
+    ms = json_number(value, line=line, column=column)
+    if not 0 <= ms < _MAX_EPOCH_MS:
+        raise ImportFileError(
+            f"{value!r} is not an epoch-milliseconds date", line=line, column=column
+        )
+    return int(ms // 1000)
+
+
 def json_number(value: object, *, line: int | None, column: str) -> float:
     """A finite number from a JSON value that may be a number or a numeric string."""
     if isinstance(value, bool):

@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DAY = 86400
+# Years the converter accepts; anything else is a damaged timestamp, not a device clock.
+_FIRST_YEAR, _LAST_YEAR = 1900, 2199
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 
@@ -99,6 +101,8 @@ class ZoneClock:
         if self._lo <= local < self._hi:
             return
         year = _year_of(local)
+        if not _FIRST_YEAR <= year <= _LAST_YEAR:
+            raise ValueError(f"local time in year {year} is outside {_FIRST_YEAR}–{_LAST_YEAR}")
         if self._first_year > self._last_year:
             self._build(year, year)
         else:

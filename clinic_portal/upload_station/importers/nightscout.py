@@ -37,6 +37,7 @@ from clinic_portal.upload_station.importers.base import (
     check_insulin,
     check_rate,
     csv_rows,
+    epoch_from_ms,
     finish_batch,
     first_cells,
     json_number,
@@ -97,7 +98,7 @@ def _when(doc: dict[str, Any], line: int, ctx: ImportContext) -> tuple[int, int]
     utc: int | None = None
     for key in ("date", "mills"):
         if doc.get(key) is not None and not isinstance(doc.get(key), str):
-            utc = int(json_number(doc[key], line=line, column=key) // 1000)
+            utc = epoch_from_ms(doc[key], line=line, column=key)
             break
     if utc is None:
         for key in ("created_at", "dateString", "sysTime", "timestamp", "startDate"):
@@ -511,7 +512,7 @@ def parse_csv(text: str, lines: list[str], ctx: ImportContext) -> RecordBatch:
             error_codes += 1
             continue
         if row[1].strip():
-            utc = int(json_number(row[1], line=line, column="date") // 1000)
+            utc = epoch_from_ms(row[1], line=line, column="date")
             offset = ctx.clock.offset_minutes_at(utc)
         else:
             utc, iso_offset = parse_iso_instant(row[0], line=line, column="dateString")

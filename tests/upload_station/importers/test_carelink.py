@@ -53,7 +53,8 @@ def test_780g_linked_meter_rows_collapse_to_one_calibration(parse: Parse) -> Non
     near = [
         r
         for r in batch.records
-        if isinstance(r, MeterReading) and at("2025-11-04T21:00:00") <= r.time <= at("2025-11-04T21:10:00")
+        if isinstance(r, MeterReading)
+        and at("2025-11-04T21:00:00") <= r.time <= at("2025-11-04T21:10:00")
     ]
     assert len(near) == 1
     assert near[0].glucose == 62
@@ -64,11 +65,20 @@ def test_780g_linked_meter_rows_collapse_to_one_calibration(parse: Parse) -> Non
 def test_640g_dual_bolus_from_five_rows(parse: Parse) -> None:
     # Bolus Number 26 on 2022/03/12: calculator row 20:20:24, programmed normal 3,35 and square
     # 2,25 at 20:20:36, normal delivered 20:22:50, square delivered 22:22:00 over 02:00:00.
-    batch = parse(fixture_bytes("carelink-csv", "carelink_640g+780g_eu-semicolon_multidevice_agpplus_TRIMMED.csv"))
+    batch = parse(
+        fixture_bytes(
+            "carelink-csv", "carelink_640g+780g_eu-semicolon_multidevice_agpplus_TRIMMED.csv"
+        )
+    )
     (bolus,) = of(batch, Bolus, "2022-03-12T19:20:36")
     assert bolus.kind is BolusKind.DUAL
     assert bolus.source is BolusSource.WIZARD
-    assert (bolus.programmed, bolus.delivered, bolus.extended, bolus.duration) == (3.35, 5.6, 2.25, 7200)
+    assert (bolus.programmed, bolus.delivered, bolus.extended, bolus.duration) == (
+        3.35,
+        5.6,
+        2.25,
+        7200,
+    )
     assert (bolus.wizard_carbs, bolus.carb_ratio, bolus.sensitivity) == (45.0, 8.0, 60.0)
     assert (bolus.target_low, bolus.target_high, bolus.insulin_on_board) == (90.0, 120.0, 0.65)
     assert bolus.recommended == 5.6
@@ -79,40 +89,75 @@ def test_640g_dual_bolus_from_five_rows(parse: Parse) -> None:
 def test_aggregated_auto_insulin_is_a_daily_automated_segment(parse: Parse) -> None:
     # Section field 3 says "Pump" for this block too; it must not become boluses.
     batch = parse(fixture_bytes("carelink-csv", "carelink_780g_eu-semicolon_mgdl_7d_agpplus.csv"))
-    auto = [r for r in batch.records if isinstance(r, BasalSegment) and r.kind is BasalKind.AUTOMATED]
+    auto = [
+        r for r in batch.records if isinstance(r, BasalSegment) and r.kind is BasalKind.AUTOMATED
+    ]
     assert len(auto) == 9
     assert all(r.duration == 86400 for r in auto)
-    assert all(b.source is not BolusSource.AUTOMATIC or b.delivered < 8 for b in batch.records if isinstance(b, Bolus))
+    assert all(
+        b.source is not BolusSource.AUTOMATIC or b.delivered < 8
+        for b in batch.records
+        if isinstance(b, Bolus)
+    )
 
 
 def test_pump_clock_reset_is_repaired(parse: Parse) -> None:
     # 780G rows dated 2016/01/01 then "New Device Time" 2016/01/01 00:01:10 -> 2022/03/14 09:18:10.
-    batch = parse(fixture_bytes("carelink-csv", "carelink_640g+780g_eu-semicolon_multidevice_agpplus_TRIMMED.csv"))
-    assert not [r for r in batch.records if r.time < at("2020-01-01T00:00:00") and r.device_serial == "NG2576004H"]
-    (change,) = [r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.TIME_CHANGE]
+    batch = parse(
+        fixture_bytes(
+            "carelink-csv", "carelink_640g+780g_eu-semicolon_multidevice_agpplus_TRIMMED.csv"
+        )
+    )
+    assert not [
+        r
+        for r in batch.records
+        if r.time < at("2020-01-01T00:00:00") and r.device_serial == "NG2576004H"
+    ]
+    (change,) = [
+        r
+        for r in batch.records
+        if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.TIME_CHANGE
+    ]
     assert change.time == at("2022-03-14T08:18:10")
     assert change.duration == at("2022-03-14T09:18:10") - at("2016-01-01T00:01:10")
     # The alarm at 2016/01/01 00:00:08 happened 62 s before the clock was set to 09:18:10.
-    alarms = {r.time for r in batch.records if isinstance(r, DeviceEvent) and r.text and r.text.startswith("INSERT BATTERY")}
+    alarms = {
+        r.time
+        for r in batch.records
+        if isinstance(r, DeviceEvent) and r.text and r.text.startswith("INSERT BATTERY")
+    }
     assert at("2022-03-14T08:17:08") in alarms
 
 
 def test_guardian_connect_logbook_markers(parse: Parse) -> None:
     # "Insulin: 27,00" twice at 2021/07/25 09:35:28 (EEST +180) -> one pen bolus of 27 U.
-    batch = parse(fixture_bytes("carelink-csv", "carelink_guardian-connect_eu-semicolon_mgdl_cgmformat_TRIMMED.csv"), tz="Europe/Bucharest")
+    batch = parse(
+        fixture_bytes(
+            "carelink-csv", "carelink_guardian-connect_eu-semicolon_mgdl_cgmformat_TRIMMED.csv"
+        ),
+        tz="Europe/Bucharest",
+    )
     (pen,) = of(batch, Bolus, "2021-07-25T06:35:28")
     assert (pen.source, pen.delivered) == (BolusSource.PEN, 27.0)
     assert batch.devices[0].kind.value == "cgm"
 
 
 def test_paradigm_us_comma_percent_temp_basal(parse: Parse) -> None:
-    batch = parse(fixture_bytes("carelink-csv", "carelink_paradigm-revel723_us-comma_mgdl_2018_glugo.csv"), tz="America/Chicago")
+    batch = parse(
+        fixture_bytes("carelink-csv", "carelink_paradigm-revel723_us-comma_mgdl_2018_glugo.csv"),
+        tz="America/Chicago",
+    )
     temps = [r for r in batch.records if isinstance(r, BasalSegment) and r.kind is BasalKind.TEMP]
     assert sorted(t.percent for t in temps) == [80.0, 150.0]
     assert all(t.duration == 4 * 3600 for t in temps)
     # "0.00000,2018/09/26,14:42:33,...Normal,4.10,4.10" with its calculator row at the same second.
     (bolus,) = of(batch, Bolus, "2018-09-26T19:42:33")
-    assert (bolus.delivered, bolus.source, bolus.wizard_bg, bolus.sensitivity) == (4.1, BolusSource.WIZARD, 180.0, 60.0)
+    assert (bolus.delivered, bolus.source, bolus.wizard_bg, bolus.sensitivity) == (
+        4.1,
+        BolusSource.WIZARD,
+        180.0,
+        60.0,
+    )
 
 
 def test_synthetic_mmol_export(parse: Parse) -> None:
@@ -127,23 +172,41 @@ def test_synthetic_mmol_export(parse: Parse) -> None:
     assert bolus.delivered == 4.5
     assert bolus.sensitivity == pytest.approx(2.5 * 18.01559, abs=0.05)
     assert bolus.wizard_bg == pytest.approx(8.4 * 18.01559, abs=0.05)
-    temp = next(r for r in batch.records if isinstance(r, BasalSegment) and r.kind is BasalKind.TEMP)
+    temp = next(
+        r for r in batch.records if isinstance(r, BasalSegment) and r.kind is BasalKind.TEMP
+    )
     assert (temp.percent, temp.rate, temp.duration) == (150.0, 0.9, 7200)  # 150 % of 0.6 U/h
-    suspend = next(r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.SUSPEND)
+    suspend = next(
+        r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.SUSPEND
+    )
     assert (suspend.text, suspend.duration) == ("PLGM_PREDICTED_LOW_SG", 1800)
     zero = next(r for r in batch.records if isinstance(r, BasalSegment) and r.rate == 0)
     assert zero.kind is BasalKind.SUSPENDED
 
 
 def test_generation_a_settings_and_time_change(parse: Parse) -> None:
-    batch = parse(sample_bytes("carelink-csv", "carelink_old-v1.0.1_paradigm722_us_mgdl_2014_timechanges_decodingcarelink.csv"), tz="America/Los_Angeles")
+    batch = parse(
+        sample_bytes(
+            "carelink-csv",
+            "carelink_old-v1.0.1_paradigm722_us_mgdl_2014_timechanges_decodingcarelink.csv",
+        ),
+        tz="America/Los_Angeles",
+    )
     (settings,) = [r for r in batch.records if isinstance(r, PumpSettings)]
     assert settings.carb_ratios == [(0, 3.0)]
     assert settings.sensitivities == [(0, 10.0)]
     assert settings.targets == [(0, 100.0, 100.0)]
-    assert (settings.max_bolus, settings.max_basal, settings.active_insulin_time) == (10.0, 35.0, 7200)
+    assert (settings.max_bolus, settings.max_basal, settings.active_insulin_time) == (
+        10.0,
+        35.0,
+        7200,
+    )
     # ChangeTime 19:29:45 -> 19:32:00: earlier rows move 135 s later.
-    (change,) = [r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.TIME_CHANGE]
+    (change,) = [
+        r
+        for r in batch.records
+        if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.TIME_CHANGE
+    ]
     assert change.duration == 135
     assert change.time == at("2014-04-26T02:32:00")
     readings = {r.time for r in batch.records if isinstance(r, CgmReading)}
@@ -152,9 +215,13 @@ def test_generation_a_settings_and_time_change(parse: Parse) -> None:
 
 
 def _gen_b(rows: list[str], *, part: str = "Pump") -> bytes:
-    cols = "Index;Date;Time;New Device Time;BG Reading (mg/dL);Basal Rate (U/h);Bolus Type;Bolus Volume Selected (U);Bolus Volume Delivered (U);Sensor Glucose (mg/dL);Event Marker"
+    cols = (
+        "Index;Date;Time;New Device Time;BG Reading (mg/dL);Basal Rate (U/h);Bolus Type;"
+        "Bolus Volume Selected (U);Bolus Volume Delivered (U);Sensor Glucose (mg/dL);Event Marker"
+    )
     head = [
-        "Last Name;First Name;Patient ID;System ID;Start Date;End Date;Device;MiniMed 780G MMT-1886",
+        "Last Name;First Name;Patient ID;System ID;Start Date;End Date;Device;"
+        "MiniMed 780G MMT-1886",
         '"A";"B";"";"";"01/03/2024 00:00:00";"02/03/2024 00:00:00";"Serial Number";NG1',
         "",
         f"-------;MiniMed 780G MMT-1886;{part};NG1;------- ",
@@ -166,15 +233,37 @@ def _gen_b(rows: list[str], *, part: str = "Pump") -> bytes:
 @pytest.mark.parametrize(
     ("part", "row", "column", "words"),
     [
-        ("Sensor", "0,00000;2024/03/01;10:00:00;;;;;;;2000;", "Sensor Glucose (mg/dL)", "glucose 2000 mg/dL is outside 20–600"),
+        (
+            "Sensor",
+            "0,00000;2024/03/01;10:00:00;;;;;;;2000;",
+            "Sensor Glucose (mg/dL)",
+            "glucose 2000 mg/dL is outside 20–600",
+        ),
         ("Pump", "0,00000;2024/03/01;10:00:00;;0;;;;;;", "BG Reading (mg/dL)", "glucose 0 mg/dL"),
-        ("Pump", "0,00000;2024/03/01;10:00:00;;;;Normal;-1;-1;;", "Bolus Volume Selected (U)", "insulin -1 U"),
-        ("Sensor", "0,00000;2031/03/01;10:00:00;;;;;;;120;", "Sensor Glucose (mg/dL)", "in the future"),
+        (
+            "Pump",
+            "0,00000;2024/03/01;10:00:00;;;;Normal;-1;-1;;",
+            "Bolus Volume Selected (U)",
+            "insulin -1 U",
+        ),
+        (
+            "Sensor",
+            "0,00000;2031/03/01;10:00:00;;;;;;;120;",
+            "Sensor Glucose (mg/dL)",
+            "in the future",
+        ),
         ("Sensor", "0,00000;2024/13/01;10:00:00;;;;;;;120;", "Date", "not a YYYY/MM/DD date"),
-        ("Pump", "0,00000;2024/03/01;10:00:00;;;abc;;;;;", "Basal Rate (U/h)", "'abc' is not a number"),
+        (
+            "Pump",
+            "0,00000;2024/03/01;10:00:00;;;abc;;;;;",
+            "Basal Rate (U/h)",
+            "'abc' is not a number",
+        ),
     ],
 )
-def test_impossible_values_name_line_and_column(parse: Parse, part: str, row: str, column: str, words: str) -> None:
+def test_impossible_values_name_line_and_column(
+    parse: Parse, part: str, row: str, column: str, words: str
+) -> None:
     line = 6
     with pytest.raises(ImportFileError) as err:
         parse(_gen_b([row], part=part))

@@ -34,30 +34,41 @@ def test_us_record_types(parse: Parse) -> None:
     batch = parse(fixture_bytes("libreview-csv", US), tz="America/New_York")
     (strip,) = [r for r in batch.records if isinstance(r, MeterReading)]
     assert (strip.time, strip.glucose) == (at("2026-05-01T11:05:00"), 118.0)
-    ketone = next(r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.KETONE)
+    ketone = next(
+        r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.KETONE
+    )
     assert ketone.value == 0.4
     doses = sorted((b.delivered, b.long_acting) for b in batch.records if isinstance(b, Bolus))
     assert doses == [(6.0, False), (18.0, True)]
     assert [c.carbs for c in batch.records if isinstance(c, CarbEntry)] == [45.0]
-    note = next(r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.NOTE)
+    note = next(
+        r for r in batch.records if isinstance(r, DeviceEvent) and r.kind is DeviceEventKind.NOTE
+    )
     assert note.text == '=HYPERLINK("x")'  # kept as text; neutralised only when CSV is written
     assert any("scan" in w for w in batch.warnings)
 
 
 def test_day_first_uk_mmol(parse: Parse) -> None:
     # "01-09-2025 21:58,0,4.3" is 1 September (BST), 4.3 mmol/L.
-    batch = parse(fixture_bytes("libreview-csv", "libreview_librelink_mmol_uk_2025_insulin-rows_cgmdataprocessor.csv"), tz="Europe/London")
+    batch = parse(
+        fixture_bytes(
+            "libreview-csv", "libreview_librelink_mmol_uk_2025_insulin-rows_cgmdataprocessor.csv"
+        ),
+        tz="Europe/London",
+    )
     first = next(r for r in batch.records if isinstance(r, CgmReading))
     assert first.time == at("2025-09-01T20:58:00")
     assert first.glucose == pytest.approx(4.3 * 18.01559, abs=0.05)
-    insulin = [b for b in batch.records if isinstance(b, Bolus) and b.time == at("2025-09-03T07:16:00")]
+    insulin = [
+        b for b in batch.records if isinstance(b, Bolus) and b.time == at("2025-09-03T07:16:00")
+    ]
     assert sorted((b.delivered, b.long_acting) for b in insulin) == [(2.0, False), (11.0, True)]
 
 
 def test_undecidable_dates_default_to_day_first_for_24_hour_files(parse: Parse) -> None:
     data = fixture_bytes("libreview-csv", US).decode()
     lines = data.splitlines()
-    body = [ln.replace("05-01-2026 12:15 AM", "05-01-2026 00:15") for ln in lines[:2] + [lines[4]]]
+    body = [ln.replace("05-01-2026 12:15 AM", "05-01-2026 00:15") for ln in [*lines[:2], lines[4]]]
     batch = parse("\r\n".join(body).encode(), tz="Europe/Paris")
     (reading,) = batch.records
     assert reading.time == at("2026-01-04T23:15:00")  # 05-01 read as 5 January
