@@ -87,8 +87,16 @@ def numpy_metrics(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> 
         run3 = b[:, 2:] & b[:, 1:-1] & b[:, :-2]
         first = np.concatenate([run3[:, :1], run3[:, 1:] & ~run3[:, :-1]], axis=1)
         episodes[name] = first.sum(axis=1)
-    return {"mean": mean, "sd": sd, "edges": edges, "lbgi": lbgi, "hbgi": hbgi,
-            "days": days, "agp": agp, "episodes": episodes}
+    return {
+        "mean": mean,
+        "sd": sd,
+        "edges": edges,
+        "lbgi": lbgi,
+        "hbgi": hbgi,
+        "days": days,
+        "agp": agp,
+        "episodes": episodes,
+    }
 
 
 def median_time(fn: Callable[[], object], runs: int) -> float:
@@ -119,8 +127,16 @@ def main() -> None:
     api.compute_cohort(v, t, o, ip, start=START, end=START + DAYS * DAY)
     print(f"warm-up (compile or cache load): {time.perf_counter() - t0:.2f} s")
     print(f"threads: {api._workers()}")
-    header = ("patients", "readings", "numba s", "objects s", "numpy s", "floor ms",
-              "numpy/numba", "numba/floor")
+    header = (
+        "patients",
+        "readings",
+        "numba s",
+        "objects s",
+        "numpy s",
+        "floor ms",
+        "numpy/numba",
+        "numba/floor",
+    )
     print("{:>9} {:>11} {:>9} {:>10} {:>9} {:>9} {:>12} {:>12}".format(*header))
     for n in sizes:
         v, t, o, ip = make_cohort(n, seed=n)
@@ -137,12 +153,14 @@ def main() -> None:
         numba_s = median_time(from_long, runs)
         result = kernels()
         objects_s = median_time(lambda r=result: api.metrics_from_cohort(r), max(1, runs // 2))
-        numpy_s = median_time(lambda: numpy_metrics(v, t, ip), max(1, runs // 2))
+        numpy_s = median_time(lambda v=v, t=t, ip=ip: numpy_metrics(v, t, ip), max(1, runs // 2))
         floor_bytes = v.nbytes + t.nbytes + o.nbytes
         blob = np.ones(floor_bytes // 8)
         floor_s = median_time(lambda b=blob: np.sum(b), 20)
-        print(f"{n:>9} {v.shape[0]:>11,} {numba_s:>9.4f} {objects_s:>10.3f} {numpy_s:>9.3f} "
-              f"{floor_s * 1e3:>9.2f} {numpy_s / numba_s:>12.1f} {numba_s / floor_s:>12.1f}")
+        print(
+            f"{n:>9} {v.shape[0]:>11,} {numba_s:>9.4f} {objects_s:>10.3f} {numpy_s:>9.3f} "
+            f"{floor_s * 1e3:>9.2f} {numpy_s / numba_s:>12.1f} {numba_s / floor_s:>12.1f}"
+        )
         load_s = load_timing_hook(n)
         if load_s is not None:
             print(f"    loader: {load_s:.3f} s")
