@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -519,7 +520,14 @@ def _raw_float(pairs: dict[str, str], key: str) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
-def _read_raw(state: _State, raw_type: str, raw_values: str, raw_id: str, add, line: int) -> None:
+def _read_raw(
+    state: _State,
+    raw_type: str,
+    raw_values: str,
+    raw_id: str,
+    add: Callable[..., None],
+    line: int,
+) -> None:
     """Generation-A raw records the flat columns do not carry."""
     if raw_type == "BasalProfileStart":
         pairs = _raw_pairs(raw_values)

@@ -291,3 +291,31 @@ def test_missing_serial_gets_stable_synthetic_serial(parse: Parse) -> None:
     assert first.devices[0].serial == second.devices[0].serial
     assert first.devices[0].serial.startswith("carelink-")
     assert any("no serial number" in w for w in first.warnings)
+
+
+def test_dst_catch_up_change_shifts_only_rows_after_the_transition(parse: Parse) -> None:
+    # Brussels springs forward on 2024-03-31 at 02:00. The pump stays on winter time until the
+    # patient moves it on 1 April at 08:00 (-> 09:00). Readings before the zone's transition
+    # were right; those between the transition and the change were an hour behind.
+    rows = [
+        "0,00000;2024/04/01;09:10:00;;;;;;;150;",
+        "1,00000;2024/04/01;08:00:00;2024/04/01 09:00:00;;;;;;;",
+        "2,00000;2024/03/31;12:00:00;;;;;;;140;",
+        "3,00000;2024/03/30;12:00:00;;;;;;;130;",
+    ]
+    sensor = _gen_b([rows[1]], part="Pump").decode() + (
+        "\n-------;MiniMed 780G MMT-1886;Sensor;NG1;------- \n"
+        "Index;Date;Time;New Device Time;BG Reading (mg/dL);Basal Rate (U/h);Bolus Type;"
+        "Bolus Volume Selected (U);Bolus Volume Delivered (U);Sensor Glucose (mg/dL);Event Marker\n"
+        + "\n".join(r for i, r in enumerate(rows) if i != 1)
+        + "\n"
+    )
+    batch = parse(sensor.encode())
+    readings = sorted(
+        (r.time, r.glucose, r.utc_offset) for r in batch.records if isinstance(r, CgmReading)
+    )
+    assert readings == [
+        (at("2024-03-30T11:00:00"), 130.0, 60),  # before the transition: CET, unshifted
+        (at("2024-03-31T11:00:00"), 140.0, 120),  # pump showed 12:00 CET = 13:00 CEST
+        (at("2024-04-01T07:10:00"), 150.0, 120),  # after the change: right as written
+    ]
