@@ -1290,7 +1290,8 @@ class _PatientSim:
         flag_enum = (GlucoseFlag.NONE, GlucoseFlag.BELOW_LIMIT, GlucoseFlag.ABOVE_LIMIT)
         cgm_off = self.pump_off if self.alarm_serial != self.cgm_serial else self.zone_off
         serial = self.cgm_serial
-        records.extend(
+        # Strictly increasing times within one device: unique keys by construction.
+        readings = [
             CgmReading(device_serial=serial, time=t, utc_offset=o, glucose=v, flag=flag_enum[f])
             for t, o, v, f in zip(
                 t_cgm[keep].tolist(),
@@ -1299,7 +1300,7 @@ class _PatientSim:
                 flags.tolist(),
                 strict=True,
             )
-        )
+        ]
         self.sensor_values = np.where(
             self.active, np.clip(sensor, _SENSOR_LOW, _SENSOR_HIGH), np.nan
         )
@@ -1335,7 +1336,10 @@ class _PatientSim:
                 for t, u in self.long_doses
             )
         records.sort(key=lambda r: r.time)
-        kept = [r for r in _unique_keys(records) if self.start <= r.time <= self.limit]
+        kept: list[AnyRecord] = [
+            r for r in _unique_keys(records) if self.start <= r.time <= self.limit
+        ]
+        kept.extend(readings)
         kept.sort(key=lambda r: r.time)
         return RecordBatch(
             source=_DEMO_SOURCE, devices=self.devices, records=kept, units_in_file="mg/dL"
