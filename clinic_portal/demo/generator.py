@@ -242,7 +242,7 @@ _BEHAVIOUR: dict[str, _Behaviour] = {
         base=(130, 150), drift_sd=40, dawn=(10, 30), carb_bias=(0.85, 1.15), carb_error_sd=0.45,
         bolus_skip=0.12, bolus_delay=(-10, 30), override_prob=0.35, override_factor=(0.6, 1.5),
         night_excess=(0.05, 0.2), sensitivity_sd=0.3, night_treat_delay=(15, 40),
-        correction_checks=1.0, correction_factor=1.5, dual_preference=0.3,
+        correction_checks=2.0, correction_factor=1.5, dual_preference=0.3,
     ),
     "poor_wear": _Behaviour(
         base=(135, 150), drift_sd=18, dawn=(10, 20), carb_bias=(0.85, 1.0), carb_error_sd=0.2,
@@ -486,7 +486,6 @@ class _Meal:
     bin: int
     carbs: float  # g eaten
     kernel: str
-    slot: str
     snack: bool
 
 
@@ -840,7 +839,6 @@ class _PatientSim:
                         bin=self.bin_of(t),
                         carbs=float(carbs[d]),
                         kernel="slow" if slow[d] else "meal",
-                        slot=name,
                         snack=snack,
                     )
                 )
@@ -1190,7 +1188,7 @@ class _PatientSim:
         if not self.active[b]:
             return
         sg = self.sensed(b)
-        if sg < 220:
+        if sg < 200:
             return
         isf = float(_schedule_value(self.sensitivities, int(self.tod[b])))
         dose = max(0.0, (sg - 120) / isf - float(self.iob[b])) * self.beh.correction_factor

@@ -339,6 +339,13 @@ def test_dual_and_square_boluses_carry_an_extended_part(
     assert kinds[BolusKind.DUAL] > 0 and kinds[BolusKind.SQUARE] > 0
 
 
+def test_pump_users_also_give_manual_corrections(clinics: dict[int, list[DemoPatient]]) -> None:
+    for patient in of_archetype(clinics, "high_variability"):
+        manual = [b for b in records_of(patient, Bolus) if b.source == BolusSource.MANUAL]
+        assert manual
+        assert all(b.wizard_carbs is None and b.recommended is None for b in manual)
+
+
 def test_basal_segments_follow_the_schedule(clinics: dict[int, list[DemoPatient]]) -> None:
     for patient in all_patients(clinics):
         settings = records_of(patient, PumpSettings)
