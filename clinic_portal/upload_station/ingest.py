@@ -232,6 +232,7 @@ def ingest_batch(
     filename: str | None = None,
     progress: ProgressCallback | None = None,
     ip_address: str | None = None,
+    upload: Upload | None = None,
 ) -> Upload:
     """Store a batch of records for one patient, idempotently, and return its upload row.
 
@@ -243,6 +244,9 @@ def ingest_batch(
         patient: whose data this is; ``None`` to match by device serial.
         filename: the uploaded file's name, for the upload history.
         progress: called with (records done, records total) as chunks are stored.
+        upload: an upload row created earlier to fill in instead of a new one (the portal's
+            preview row that the progress page polls, or an inbox upload being assigned); its
+            clinic, uploader, file name and creation time are kept.
 
     Returns:
         The upload row: status ``done`` with counts new/duplicate per record type, or
@@ -253,16 +257,19 @@ def ingest_batch(
             list, a device belongs to another patient). Nothing was written.
     """
     devices, owner = resolve_devices(session, batch, clinic=clinic, patient=patient)
-    upload = Upload(
-        clinic_id=clinic.id,  # type: ignore[arg-type]
-        patient_id=owner.id if owner else None,
-        device_id=devices[batch.devices[0].serial].id,
-        actor_id=actor.id if actor else None,
-        source=batch.source,
-        filename=filename,
-        warnings=list(batch.warnings),
-        progress_total=len(batch.records),
-    )
+    if upload is None:
+        upload = Upload(
+            clinic_id=clinic.id,  # type: ignore[arg-type]
+            actor_id=actor.id if actor else None,
+            source=batch.source,
+            filename=filename,
+        )
+    upload.patient_id = owner.id if owner else None
+    upload.device_id = devices[batch.devices[0].serial].id
+    upload.source = batch.source
+    upload.warnings = list(batch.warnings)
+    upload.progress_total = len(batch.records)
+    upload.error = None
     session.add(upload)
     session.flush()
     if owner is None:
