@@ -28,11 +28,13 @@ BLUEPRINTS = (
     "clinic_portal.auth.admin_views:bp",
     "clinic_portal.patients.views:bp",
     "clinic_portal.views:bp",
+    "clinic_portal.upload_station.views:bp",
 )
 
 CLI_GROUPS = (
     "clinic_portal.cli:db_cli",
     "clinic_portal.demo.cli:demo_cli",
+    "clinic_portal.upload_station.cli:upload_cli",
 )
 
 

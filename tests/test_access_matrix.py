@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from clinic_portal.auth.access import ROLE_PERMISSIONS, Permission
 from clinic_portal.auth.models import Role
+from clinic_portal.upload_station.models import Upload, UploadStatus
 from tests.conftest import login
 
 VISITORS = ["anonymous", "patient", "staff", "clinician", "clinic_admin", "other_clinic_admin"]
@@ -50,13 +51,27 @@ def world(app: Flask, make_clinic, make_user, make_patient, db) -> World:
         "other_clinic_admin": make_user(clinic_b, Role.CLINIC_ADMIN),
     }
     make_patient(clinic_b, first_name="Bea", last_name="Bclinic")
+    # The patient account's own record at clinic A, with one stored upload: clinic A's roles
+    # open it under /uploads/<id>, the patient under /me/uploads/<id>, clinic B gets 404.
+    own = make_patient(
+        clinic_a, first_name="Pat", last_name="Selfie", account_id=users["patient"].id
+    )
+    upload = Upload(
+        clinic_id=clinic_a.id, patient_id=own.id, source="test", status=UploadStatus.DONE
+    )
+    db.add(upload)
+    db.commit()
     clients = {"anonymous": app.test_client()}
     for name, user in users.items():
         clients[name] = app.test_client()
         login(clients[name], user)
     roles: dict[str, Role | None] = {name: user.role for name, user in users.items()}
     roles["anonymous"] = None
-    params = {"patient_id": patient.id, "user_id": users["clinician"].id}
+    params = {
+        "patient_id": patient.id,
+        "user_id": users["clinician"].id,
+        "upload_id": upload.id,
+    }
     return World(clients, roles, params, "Hiddenfeld")
 
 
