@@ -34,6 +34,8 @@ BLUEPRINTS = (
 CLI_GROUPS = (
     "clinic_portal.cli:db_cli",
     "clinic_portal.demo.cli:demo_cli",
+    "clinic_portal.analytics.cli:analytics_cli",
+    "clinic_portal.scheduler:scheduler_cli",
     "clinic_portal.upload_station.cli:upload_cli",
 )
 

@@ -1,5 +1,6 @@
 """Every table of the portal, imported in one place for Alembic and ``SQLModel.metadata``."""
 
+from clinic_portal.analytics.summary import PatientMetricsSummary
 from clinic_portal.auth.models import AuditEvent, Clinic, Role, User
 from clinic_portal.patients.models import (
     DiabetesType,
@@ -38,6 +39,7 @@ __all__ = [
     "GlucoseUnits",
     "MeterReadingRow",
     "Patient",
+    "PatientMetricsSummary",
     "PatientTag",
     "Role",
     "SettingsSnapshotRow",

@@ -9,6 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from clinic_portal.analytics.summary import (
+    ROSTER_PERIOD,
+    GlucoseReport,
+    PatientMetricsSummary,
+    glucose_report,
+    mark_stale,
+    roster_summaries,
+)
 from clinic_portal.auth.models import Clinic, User
 from clinic_portal.auth.services import record_audit
 from clinic_portal.patients.models import (
@@ -37,6 +45,16 @@ SORTS: dict[str, tuple[Any, ...]] = {
     "recent": (col(Patient.last_data_time).desc().nulls_last(), Patient.id),
     "-recent": (col(Patient.last_data_time).asc().nulls_first(), Patient.id),
 }
+# Sorts on the 14-day summary cache (clinicians and admins only). "tir" puts the lowest time in
+# range first and "below" the most time below range first: the patients to look at come first.
+_IN_TARGET = col(PatientMetricsSummary.pct_in_target)
+_BELOW_TARGET = col(PatientMetricsSummary.pct_below_target)
+CLINICAL_SORTS: dict[str, tuple[Any, ...]] = {
+    "tir": (_IN_TARGET.asc().nulls_last(), Patient.id),
+    "-tir": (_IN_TARGET.desc().nulls_last(), Patient.id),
+    "below": (_BELOW_TARGET.desc().nulls_last(), Patient.id),
+    "-below": (_BELOW_TARGET.asc().nulls_last(), Patient.id),
+}
 MAX_TAGS = 20
 MAX_QUERY_LENGTH = 100
 
@@ -56,6 +74,8 @@ class RosterPage:
     total: int
     page: int
     page_size: int
+    # The 14-day metrics per patient id; empty unless the roster was asked for clinical columns.
+    summaries: dict[int, PatientMetricsSummary] = dataclasses.field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -106,6 +126,8 @@ def search_patients(
     sort: str = "name",
     page: int = 1,
     page_size: int = 25,
+    clinical: bool = False,
+    now: int | None = None,
 ) -> RosterPage:
     """One page of the clinic's roster.
 
@@ -115,6 +137,10 @@ def search_patients(
         tag: only patients carrying this tag.
         sort: a key of :data:`SORTS`; unknown keys sort by name.
         page: 1-based page number; clamped to the last page.
+        clinical: add each patient's 14-day metrics (``RosterPage.summaries``, refreshing the
+            page's stale ones) and allow the :data:`CLINICAL_SORTS`; only for users who may
+            see glucose data.
+        now: epoch s UTC for that refresh (default: the current time).
     """
     conditions: list[Any] = [Patient.clinic_id == clinic_id]
     query = query.strip()[:MAX_QUERY_LENGTH]
@@ -136,21 +162,26 @@ def search_patients(
     total = session.exec(select(func.count()).select_from(Patient).where(*conditions)).one()
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    rows = list(
-        session.exec(
-            select(Patient)
-            .where(*conditions)
-            .order_by(*SORTS.get(sort, SORTS["name"]))
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-    )
+    statement = select(Patient).where(*conditions)
+    if clinical and sort in CLINICAL_SORTS:
+        statement = statement.outerjoin(
+            PatientMetricsSummary,
+            sa.and_(
+                col(PatientMetricsSummary.patient_id) == Patient.id,
+                col(PatientMetricsSummary.period_days) == ROSTER_PERIOD,
+            ),
+        ).order_by(*CLINICAL_SORTS[sort])
+    else:
+        statement = statement.order_by(*SORTS.get(sort, SORTS["name"]))
+    rows = list(session.exec(statement.offset((page - 1) * page_size).limit(page_size)))
+    ids = [p.id for p in rows if p.id is not None]
     return RosterPage(
         patients=rows,
-        tags=tags_for(session, [p.id for p in rows if p.id is not None]),
+        tags=tags_for(session, ids),
         total=total,
         page=page,
         page_size=page_size,
+        summaries=roster_summaries(session, ids, now=now) if clinical else {},
     )
 
 
@@ -297,6 +328,9 @@ def update_patient(
     changes = _apply(patient, details, mrn)
     if _set_tags(session, patient.id, tags):  # type: ignore[arg-type]
         changes["tags"] = tags
+    if "target_preset" in changes:
+        # The preset decides the target range of the cached percentages.
+        mark_stale(session, patient.id)  # type: ignore[arg-type]
     if changes:
         patient.updated_at = utcnow()
         session.flush()
@@ -317,10 +351,23 @@ class PatientOverview:
     tags: list[str]
     devices: list[Device]
     uploads: list[Upload]
+    glucose: GlucoseReport | None = None  # clinicians and admins only
 
 
-def patient_overview(session: Session, patient: Patient, *, uploads: int = 10) -> PatientOverview:
-    """The patient page's overview: devices and the most recent uploads."""
+def patient_overview(
+    session: Session,
+    patient: Patient,
+    *,
+    uploads: int = 10,
+    clinical: bool = False,
+    now: int | None = None,
+) -> PatientOverview:
+    """The patient page's overview: devices and the most recent uploads.
+
+    With ``clinical`` (users who may see glucose data) it adds the 14-day glucose report:
+    metrics against the preset's goals, AGP and daily profiles, as of ``now`` (epoch s UTC,
+    default the current time), refreshing the patient's cached summary when it is stale.
+    """
     return PatientOverview(
         patient=patient,
         tags=tags_for(session, [patient.id])[patient.id],  # type: ignore[index,list-item]
@@ -337,4 +384,5 @@ def patient_overview(session: Session, patient: Patient, *, uploads: int = 10) -
                 .limit(uploads)
             )
         ),
+        glucose=glucose_report(session, patient, now=now) if clinical else None,
     )

@@ -7,7 +7,7 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
-from clinic_portal.auth.access import Permission, client_address, requires
+from clinic_portal.auth.access import Permission, client_address, has_permission, requires
 from clinic_portal.auth.models import Clinic
 from clinic_portal.auth.services import record_audit
 from clinic_portal.db import get_session
@@ -15,6 +15,7 @@ from clinic_portal.extensions import htmx
 from clinic_portal.patients.forms import PatientForm
 from clinic_portal.patients.models import Patient
 from clinic_portal.patients.services import (
+    CLINICAL_SORTS,
     SORTS,
     PatientError,
     clinic_tags,
@@ -48,8 +49,10 @@ def _clinic() -> Clinic:
 def roster() -> str:
     query = request.args.get("q", "")
     tag = request.args.get("tag") or None
+    # Staff see no glucose metrics (VIEW_CLINICAL), so neither the columns nor their sorts.
+    clinical = has_permission(current_user, Permission.VIEW_CLINICAL)
     sort = request.args.get("sort", "name")
-    if sort not in SORTS:
+    if sort not in SORTS and not (clinical and sort in CLINICAL_SORTS):
         sort = "name"
     page = request.args.get("page", 1, type=int) or 1
     db = get_session()
@@ -61,8 +64,9 @@ def roster() -> str:
         sort=sort,
         page=page,
         page_size=current_app.config["ROSTER_PAGE_SIZE"],
+        clinical=clinical,
     )
-    context = {"result": result, "q": query, "tag": tag, "sort": sort}
+    context = {"result": result, "q": query, "tag": tag, "sort": sort, "clinical": clinical}
     # Live search and paging swap only the results; hx-boost navigation gets the whole page.
     if htmx and htmx.target == "roster-results":
         return render_block("patients/roster.html", "results", **context)
@@ -121,7 +125,9 @@ def edit(patient_id: int) -> Response | tuple[str, int]:
 def detail(patient_id: int) -> str:
     patient = clinic_patient_or_404(patient_id)
     db = get_session()
-    overview = patient_overview(db, patient)
+    overview = patient_overview(
+        db, patient, clinical=has_permission(current_user, Permission.VIEW_CLINICAL)
+    )
     record_audit(
         db,
         actor=current_user,
