@@ -21,7 +21,7 @@ from clinic_portal.records import (
     PumpSettings,
     RecordBatch,
 )
-from clinic_portal.upload_station.ingest import IngestError, ingest_batch
+from clinic_portal.upload_station.ingest import COPY_THRESHOLD, IngestError, ingest_batch
 from clinic_portal.upload_station.models import (
     EVENT_TABLES,
     BolusRow,
@@ -197,3 +197,29 @@ def test_database_refuses_a_duplicate_row(db, make_clinic, make_patient) -> None
         )
         db.flush()
     db.rollback()
+
+
+def test_large_batch_takes_the_bulk_path_and_stays_idempotent(db, make_clinic, make_patient):
+    """Above COPY_THRESHOLD rows PostgreSQL uses COPY; the outcome must be the same."""
+    clinic = make_clinic()
+    patient = make_patient(clinic)
+    first = ingest_batch(db, batch(2 * COPY_THRESHOLD), clinic=clinic, actor=None, patient=patient)
+    db.commit()
+    assert first.counts["cgm"] == 2 * COPY_THRESHOLD
+    overlapping = ingest_batch(
+        db,
+        batch(2 * COPY_THRESHOLD, start=T0 + 300 * COPY_THRESHOLD),
+        clinic=clinic,
+        actor=None,
+        patient=patient,
+    )
+    db.commit()
+    assert overlapping.counts["cgm"] == COPY_THRESHOLD
+    stored = db.exec(select(func.count()).select_from(CgmReadingRow)).one()
+    assert stored == 3 * COPY_THRESHOLD
+    newest = db.exec(select(CgmReadingRow).order_by(CgmReadingRow.time.desc())).first()
+    assert (newest.glucose, newest.utc_offset, newest.patient_id) == (
+        100.0 + 2 * COPY_THRESHOLD - 1,
+        60,
+        patient.id,
+    )
