@@ -141,7 +141,13 @@ def _y(value: float, top: float, height: float) -> float:
 
 
 def _ticks(target_low: int, target_high: int) -> list[int]:
-    return sorted({54, target_low, target_high, 250, 350})
+    """The target bounds, then 54/250/350 where they do not crowd a tick already placed
+    (pregnancy's 63 and the consensus 54 are 9 mg/dL apart, which overprints the labels)."""
+    ticks = [target_low, target_high]
+    for tick in (54, 250, 350):
+        if all(abs(tick - t) >= 15 for t in ticks):
+            ticks.append(tick)
+    return sorted(ticks)
 
 
 def _axes(
