@@ -1,13 +1,14 @@
-"""Clinic administration: the clinic's users and settings (clinic admins only)."""
+"""Clinic administration: the clinic's users, settings and audit trail (clinic admins only)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlmodel import select
 from werkzeug.wrappers import Response
 
 from clinic_portal.auth.access import Permission, requires
+from clinic_portal.auth.audit import AuditQuery, search_audit
 from clinic_portal.auth.forms import ClinicSettingsForm, EditUserForm, NewUserForm
 from clinic_portal.auth.models import Clinic, Role, User
 from clinic_portal.auth.services import (
@@ -108,11 +109,40 @@ def clinic_settings() -> str | Response | tuple[str, int]:
                 time_zone=(form.time_zone.data or "").strip(),
                 mrn_required=bool(form.mrn_required.data),
                 mrn_unique=bool(form.mrn_unique.data),
+                staff_two_factor=bool(form.staff_two_factor.data),
+                share_terms=form.share_terms.data or "",
             )
         except AccountError as exc:
             form.time_zone.errors = [str(exc)]
-            return render_template("admin/clinic.html", form=form, clinic=clinic), 400
+            return _clinic_page(form, clinic, 400)
         flash("Clinic settings saved.")
         return redirect(url_for("admin.clinic_settings"))
-    status = 400 if form.errors else 200
-    return render_template("admin/clinic.html", form=form, clinic=clinic), status
+    return _clinic_page(form, clinic, 400 if form.errors else 200)
+
+
+def _clinic_page(form: ClinicSettingsForm, clinic: Clinic, status: int) -> tuple[str, int]:
+    from clinic_portal.patients.shares import ensure_share_code
+
+    code = ensure_share_code(get_session(), clinic)
+    return render_template("admin/clinic.html", form=form, clinic=clinic, share_code=code), status
+
+
+@bp.route("/clinic/share-code", methods=["POST"])
+@requires(Permission.MANAGE_USERS)
+def new_share_code() -> Response:
+    """Replace the clinic's share code (e.g. after it was posted somewhere it should not be)."""
+    from clinic_portal.patients.shares import regenerate_share_code
+
+    regenerate_share_code(get_session(), actor=current_user, clinic=_clinic())
+    flash("The clinic has a new share code; the old one no longer works.")
+    return redirect(url_for("admin.clinic_settings"))
+
+
+@bp.route("/audit")
+@requires(Permission.MANAGE_USERS)
+def audit() -> str:
+    """Search the clinic's audit trail (read only: no route changes or deletes an entry)."""
+    clinic = _clinic()
+    query = AuditQuery.from_args(request.args, time_zone=clinic.time_zone)
+    result = search_audit(get_session(), clinic_id=clinic.id or 0, query=query)
+    return render_template("admin/audit.html", clinic=clinic, query=query, result=result)

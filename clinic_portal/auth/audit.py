@@ -1,0 +1,155 @@
+"""Searching the audit trail: who did what to which patient, when, from where.
+
+Entries are only ever added (``record_audit``); an ORM guard in ``auth/models.py`` refuses any
+change or deletion, and no route offers one. A clinic admin sees the entries of their clinic:
+staff actions, patients' share decisions about the clinic, and views of the clinic's patients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from clinic_portal.auth.models import AuditEvent, User
+from clinic_portal.patients.models import Patient
+
+PAGE_SIZE = 50
+MAX_TEXT = 100
+
+
+def _date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditQuery:
+    """The audit page's filters: actor (e-mail or name part), patient (id or name part),
+    action (prefix, e.g. ``share.`` or ``login.failure``), local dates ``since``-``until``
+    inclusive in the clinic's time zone, and the page number."""
+
+    actor: str = ""
+    patient: str = ""
+    action: str = ""
+    since: date | None = None
+    until: date | None = None
+    page: int = 1
+    time_zone: str = "UTC"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str], *, time_zone: str) -> AuditQuery:
+        """The filters from a request's query string; invalid values are ignored."""
+        try:
+            page = max(1, int(args.get("page", "1") or 1))
+        except ValueError:
+            page = 1
+        return cls(
+            actor=(args.get("actor") or "").strip()[:MAX_TEXT],
+            patient=(args.get("patient") or "").strip()[:MAX_TEXT],
+            action=(args.get("action") or "").strip()[:64],
+            since=_date(args.get("since")),
+            until=_date(args.get("until")),
+            page=page,
+            time_zone=time_zone,
+        )
+
+    def bounds(self) -> tuple[datetime | None, datetime | None]:
+        """The UTC instants of the local-date filters ([since 00:00, until+1 00:00))."""
+        zone = ZoneInfo(self.time_zone)
+        start = datetime.combine(self.since, time(), zone) if self.since else None
+        end = datetime.combine(self.until + timedelta(days=1), time(), zone) if self.until else None
+        # The column holds UTC wall time: compare with UTC instants on both engines.
+        return (
+            start.astimezone(UTC) if start else None,
+            end.astimezone(UTC) if end else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRow:
+    event: AuditEvent
+    actor: User | None
+    patient: Patient | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditPage:
+    rows: list[AuditRow]
+    total: int
+    page: int
+    pages: int
+    actions: list[str]  # every action the clinic's trail holds, for the filter
+
+
+def search_audit(session: Session, *, clinic_id: int, query: AuditQuery) -> AuditPage:
+    """One page (newest first) of the clinic's audit entries matching ``query``."""
+    conditions: list[sa.ColumnElement[bool]] = [col(AuditEvent.clinic_id) == clinic_id]
+    if query.actor:
+        conditions.append(
+            col(AuditEvent.actor_id).in_(
+                select(User.id).where(
+                    sa.or_(
+                        func.lower(User.email).like(_like(query.actor), escape="\\"),
+                        func.lower(User.name).like(_like(query.actor), escape="\\"),
+                    )
+                )
+            )
+        )
+    if query.patient:
+        if query.patient.isdigit():
+            conditions.append(col(AuditEvent.patient_id) == int(query.patient))
+        else:
+            conditions.append(
+                col(AuditEvent.patient_id).in_(
+                    select(Patient.id).where(
+                        Patient.clinic_id == clinic_id,
+                        col(Patient.search_name).like(_like(query.patient), escape="\\"),
+                    )
+                )
+            )
+    if query.action:
+        conditions.append(col(AuditEvent.action).startswith(query.action, autoescape=True))
+    start, end = query.bounds()
+    if start is not None:
+        conditions.append(col(AuditEvent.time) >= start)
+    if end is not None:
+        conditions.append(col(AuditEvent.time) < end)
+    total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(query.page, pages)
+    rows = session.exec(
+        select(AuditEvent, User, Patient)
+        .outerjoin(User, col(User.id) == AuditEvent.actor_id)
+        .outerjoin(Patient, col(Patient.id) == AuditEvent.patient_id)
+        .where(*conditions)
+        .order_by(col(AuditEvent.time).desc(), col(AuditEvent.id).desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE)
+    ).all()
+    actions = list(
+        session.exec(
+            select(AuditEvent.action)
+            .where(AuditEvent.clinic_id == clinic_id)
+            .distinct()
+            .order_by(AuditEvent.action)
+        )
+    )
+    return AuditPage(
+        rows=[AuditRow(event, actor, patient) for event, actor, patient in rows],
+        total=total,
+        page=page,
+        pages=pages,
+        actions=actions,
+    )
