@@ -27,6 +27,8 @@ BLUEPRINTS = (
     "clinic_portal.auth.views:bp",
     "clinic_portal.auth.admin_views:bp",
     "clinic_portal.patients.views:bp",
+    "clinic_portal.patients.share_views:bp",
+    "clinic_portal.patients.share_views:patient_bp",
     "clinic_portal.views:bp",
     "clinic_portal.upload_station.views:bp",
 )

@@ -8,6 +8,7 @@ expected answer from the permission the view declares (``requires``) and the rol
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from clinic_portal.auth.access import ROLE_PERMISSIONS, Permission
-from clinic_portal.auth.models import Role
+from clinic_portal.auth.models import Role, ShareRequest, ShareState
+from clinic_portal.timeutil import utcnow
 from clinic_portal.upload_station.models import Upload, UploadStatus
 from tests.conftest import login
 
@@ -39,7 +41,7 @@ class World:
 
 
 @pytest.fixture
-def world(app: Flask, make_clinic, make_user, make_patient, db) -> World:
+def world(app: Flask, make_clinic, make_user, make_patient, db, tmp_path) -> World:
     clinic_a = make_clinic("Clinic A")
     clinic_b = make_clinic("Clinic B")
     patient = make_patient(clinic_a, first_name="Secretia", last_name="Hiddenfeld")
@@ -60,7 +62,17 @@ def world(app: Flask, make_clinic, make_user, make_patient, db) -> World:
         clinic_id=clinic_a.id, patient_id=own.id, source="test", status=UploadStatus.DONE
     )
     db.add(upload)
+    # Clinic A asks the patient account to share the secret record: the patient sees the
+    # request (clinic name only), clinic A's roles resend or cancel it, clinic B gets 404.
+    share = ShareRequest(
+        clinic_id=clinic_a.id,
+        patient_id=patient.id,
+        account_id=users["patient"].id,
+        expires_at=utcnow() + timedelta(days=14),
+    )
+    db.add(share)
     db.commit()
+    app.config["MAIL_DIR"] = str(tmp_path / "mail")  # resending writes a mail file
     clients = {"anonymous": app.test_client()}
     for name, user in users.items():
         clients[name] = app.test_client()
@@ -71,6 +83,8 @@ def world(app: Flask, make_clinic, make_user, make_patient, db) -> World:
         "patient_id": patient.id,
         "user_id": users["clinician"].id,
         "upload_id": upload.id,
+        "share_id": share.id,
+        "token": "not-a-real-reset-token",
     }
     return World(clients, roles, params, "Hiddenfeld")
 
@@ -153,3 +167,108 @@ def test_role_table_is_the_documented_policy() -> None:
     assert Permission.VIEW_CLINICAL in ROLE_PERMISSIONS[Role.CLINICIAN]
     assert Permission.MANAGE_USERS not in ROLE_PERMISSIONS[Role.CLINICIAN]
     assert Permission.MANAGE_USERS in ROLE_PERMISSIONS[Role.CLINIC_ADMIN]
+
+
+# --- patient accounts and shares -------------------------------------------------------------
+# Routes under <patient_id> that show names and share states only, so they stay open to the
+# clinic after a patient stops sharing. Every other <patient_id> route must answer 403.
+SHARE_STATE_ROUTES = {"shares.sharing", "shares.new_request", "shares.resend", "shares.cancel"}
+
+
+def _shared_record(app: Flask, make_clinic, make_user, make_patient, db) -> tuple[Any, ...]:
+    clinic = make_clinic("Clinic S")
+    account = make_user(None, Role.PATIENT)
+    record = make_patient(clinic, first_name="Sharon", last_name="Sharewell")
+    share = ShareRequest(
+        clinic_id=clinic.id,
+        patient_id=record.id,
+        account_id=account.id,
+        state=ShareState.ACCEPTED,
+        accepted_at=utcnow(),
+    )
+    record.account_id = account.id
+    db.add(share)
+    db.add(record)
+    db.commit()
+    return clinic, account, record, share
+
+
+def test_revocation_closes_every_patient_data_route(
+    app: Flask, make_clinic, make_user, make_patient, db
+) -> None:
+    clinic, account, record, share = _shared_record(app, make_clinic, make_user, make_patient, db)
+    clinician = app.test_client()
+    login(clinician, make_user(clinic, Role.CLINIC_ADMIN))
+    patient = app.test_client()
+    login(patient, account)
+    rules = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if "patient_id" in rule.arguments and rule.endpoint not in SHARE_STATE_ROUTES
+    ]
+    assert rules, "no patient data routes found"
+    params = {"patient_id": record.id, "share_id": share.id}
+    for rule in rules:
+        if "GET" in (rule.methods or set()) and set(rule.arguments) <= set(params):
+            status = clinician.get(_build(rule, params)).status_code
+            assert status not in (403, 404), f"{rule.rule} closed while shared: {status}"
+    assert patient.post(f"/me/shares/{share.id}/revoke").status_code == 302
+    failures = []
+    for rule in rules:
+        values = {**params, **{n: 1 for n in rule.arguments if n not in params}}
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            response = clinician.open(_build(rule, values), method=method, data={})
+            if response.status_code != 403:
+                failures.append(f"{method} {rule.rule}: {response.status_code}")
+    assert failures == []
+    assert clinician.get(f"/patients/{record.id}/sharing").status_code == 200
+
+
+def test_a_patient_sees_only_their_own_records_and_shares(
+    app: Flask, make_clinic, make_user, make_patient, db, tmp_path
+) -> None:
+    clinic, account, _record, _share = _shared_record(app, make_clinic, make_user, make_patient, db)
+    other_account = make_user(None, Role.PATIENT)
+    other_record = make_patient(clinic, first_name="Otto", last_name="Otherperson")
+    other_record.account_id = other_account.id
+    other_share = ShareRequest(
+        clinic_id=clinic.id,
+        patient_id=other_record.id,
+        account_id=other_account.id,
+        state=ShareState.ACCEPTED,
+        accepted_at=utcnow(),
+    )
+    db.add(other_record)
+    db.add(other_share)
+    upload = Upload(
+        clinic_id=clinic.id, patient_id=other_record.id, source="test", status=UploadStatus.DONE
+    )
+    db.add(upload)
+    db.commit()
+    app.config["MAIL_DIR"] = str(tmp_path / "mail")
+    client = app.test_client()
+    login(client, account)
+    assert "Sharewell" in client.get("/me").get_data(as_text=True)
+    params = {
+        "share_id": other_share.id,
+        "upload_id": upload.id,
+        "patient_id": other_record.id,
+        "user_id": other_account.id,
+        "token": "x",
+    }
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint == "auth.logout":
+            continue
+        permission = app.view_functions[rule.endpoint].required_permission
+        if permission != Permission.PATIENT_SELF:
+            continue
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            response = client.open(_build(rule, params), method=method, data={"consent": "y"})
+            if "Otherperson" in response.get_data(as_text=True):
+                failures.append(f"{method} {rule.rule} showed another patient's record")
+            if rule.arguments and response.status_code != 404:
+                failures.append(f"{method} {rule.rule}: {response.status_code}, expected 404")
+    assert failures == []
+    db.expire_all()
+    assert db.get(ShareRequest, other_share.id).state == ShareState.ACCEPTED

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
@@ -25,15 +35,26 @@ from clinic_portal.patients.services import (
     search_patients,
     update_patient,
 )
+from clinic_portal.patients.shares import closed_patient_ids, data_access, latest_shares
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
 
 def clinic_patient_or_404(patient_id: int) -> Patient:
-    """The patient, if it is on the signed-in user's clinic roster; 404 otherwise."""
-    patient = patient_in_clinic(get_session(), current_user.clinic_id, patient_id)
+    """The patient, if it is on the signed-in user's clinic roster (404 otherwise) and its data
+    is open to the clinic (403 otherwise: the patient stopped sharing, see patients/shares.py).
+
+    Every route that shows or changes a patient's data loads the patient through here, so a
+    revocation closes all of them at once; only the sharing page uses ``patient_in_clinic``.
+    """
+    db = get_session()
+    patient = patient_in_clinic(db, current_user.clinic_id, patient_id)
     if patient is None:
         abort(404)
+    access = data_access(db, patient)
+    if not access.open:
+        page = render_template("shares/closed.html", patient=patient, access=access)
+        abort(make_response(page, 403))
     return patient
 
 
@@ -66,7 +87,16 @@ def roster() -> str:
         page_size=current_app.config["ROSTER_PAGE_SIZE"],
         clinical=clinical,
     )
-    context = {"result": result, "q": query, "tag": tag, "sort": sort, "clinical": clinical}
+    context = {
+        "result": result,
+        "q": query,
+        "tag": tag,
+        "sort": sort,
+        "clinical": clinical,
+        # Share state per row; a patient who stopped sharing shows no numbers.
+        "shares": latest_shares(db, [p.id for p in result.patients if p.id is not None]),
+        "closed": closed_patient_ids(db, result.patients),
+    }
     # Live search and paging swap only the results; hx-boost navigation gets the whole page.
     if htmx and htmx.target == "roster-results":
         return render_block("patients/roster.html", "results", **context)
