@@ -53,7 +53,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Nothing here touches the database or the network: migrations are an explicit step
     (``flask db upgrade``) and jobs run in their own process (``flask scheduler run``).
     """
-    instance = os.environ.get("CLINIC_PORTAL_INSTANCE_PATH") or str(ROOT / "instance")
+    instance = (
+        (config or {}).get("INSTANCE_PATH")
+        or os.environ.get("CLINIC_PORTAL_INSTANCE_PATH")
+        or str(ROOT / "instance")
+    )
     app = Flask(
         __name__,
         instance_path=instance,

@@ -8,10 +8,13 @@ the session (and dropped afterwards). The schema is built by the real migrations
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
+from email import parser as email_parser
+from email import policy as email_policy
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +119,8 @@ def app(migrated: str, tmp_path: Path) -> Iterator[Flask]:
             "DATABASE_URL": migrated,
             "SECRET_KEY": "test-secret-key-that-is-long-enough-000",
             "WTF_CSRF_ENABLED": False,
+            # Mails written in development mode, caches: under the test's own directory.
+            "INSTANCE_PATH": str(tmp_path / "instance"),
         }
     )
     yield app
@@ -200,8 +205,31 @@ def make_patient(db: Session) -> Callable[..., Patient]:
     return make
 
 
+def latest_sign_in_code(app: Flask, email: str) -> str:
+    """The 6-digit code of the newest mail to ``email``: from the test's SMTP server when the app
+    sends to one (``tests/auth/mailbox.py``), else from the files development mode writes."""
+    if "test_mailbox" in app.extensions:
+        return str(app.extensions["test_mailbox"].code(email))
+    folder = Path(app.config.get("MAIL_DIR") or Path(app.instance_path) / "mail")
+    mails = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    for path in reversed(mails):
+        message = email_parser.BytesParser(policy=email_policy.default).parsebytes(
+            path.read_bytes()
+        )
+        if str(message["To"]) == email:
+            body = message.get_body(preferencelist=("plain",))
+            match = re.search(r"^\s*(\d{6})\s*$", body.get_content() if body else "", re.M)
+            if match:
+                return match.group(1)
+    raise AssertionError(f"no sign-in code mailed to {email} in {folder}")
+
+
 def login(client: FlaskClient, user: User, password: str = TEST_PASSWORD) -> Any:
-    """Sign ``user`` in through the real login form."""
+    """Sign ``user`` in through the real login form (and the e-mailed code when it is asked)."""
     response = client.post("/login", data={"email": user.email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    if response.headers["Location"].endswith("/login/verify"):
+        code = latest_sign_in_code(client.application, user.email)
+        response = client.post("/login/verify", data={"code": code})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return response

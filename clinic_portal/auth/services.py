@@ -237,13 +237,11 @@ def authenticate(
 def needs_second_factor(session: Session, user: User) -> bool:
     """Whether ``user`` must also enter an e-mailed code after the password.
 
-    Patient accounts made by sign-up or invitation carry ``two_factor`` (always on); staff need
-    it when their clinic turned on ``staff_two_factor``.
+    Always for patient accounts (issue 5: "on for patients"), whoever created them; staff need
+    it when their clinic turned on ``staff_two_factor`` or their own ``two_factor`` is set.
     """
-    if user.two_factor:
+    if user.two_factor or user.role == Role.PATIENT:
         return True
-    if user.role == Role.PATIENT:
-        return False
     clinic = session.get(Clinic, user.clinic_id) if user.clinic_id else None
     return bool(clinic and clinic.staff_two_factor)
 

@@ -19,6 +19,7 @@ from clinic_portal.analytics.summary import (
 )
 from clinic_portal.auth.models import Clinic, User
 from clinic_portal.auth.services import record_audit
+from clinic_portal.patients.shares import data_open_clause
 from clinic_portal.patients.models import (
     DiabetesType,
     GlucoseUnits,
@@ -169,6 +170,8 @@ def search_patients(
             sa.and_(
                 col(PatientMetricsSummary.patient_id) == Patient.id,
                 col(PatientMetricsSummary.period_days) == ROSTER_PERIOD,
+                # A patient who stopped sharing sorts as "no data", never by their numbers.
+                data_open_clause(Patient.id),
             ),
         ).order_by(*CLINICAL_SORTS[sort])
     else:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from datetime import date, datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from clinic_portal import timeutil
@@ -122,6 +124,21 @@ def _governed(session: Session, patient_ids: list[int]) -> set[int]:
             .distinct()
         )
     )
+
+
+def data_open_clause(patient_id: Any) -> Any:
+    """SQL twin of :func:`data_access`: true where the record's clinic may see its data now
+    (no share ever governed it, or one is accepted). For queries that sort or filter on
+    glucose numbers, so a patient who stopped sharing is never ordered by their numbers."""
+    governed = sa.exists().where(
+        col(ShareRequest.patient_id) == patient_id,
+        col(ShareRequest.state).in_([ShareState.ACCEPTED, ShareState.REVOKED]),
+    )
+    accepted = sa.exists().where(
+        col(ShareRequest.patient_id) == patient_id,
+        ShareRequest.state == ShareState.ACCEPTED,
+    )
+    return sa.or_(~governed, accepted)
 
 
 def _accepted(session: Session, patient_ids: list[int]) -> dict[int, ShareRequest]:

@@ -194,9 +194,14 @@ def patient_upload(patient_id: int) -> Response | tuple[str, int]:
 
 
 def _clinic_upload_or_404(upload_id: int) -> Upload:
+    """The upload, if it belongs to the user's clinic (404 otherwise); an upload stored for a
+    patient whose data is closed to the clinic (share revoked) answers 403 like every other
+    page of that patient's data."""
     upload = upload_in_clinic(get_session(), current_user.clinic_id, upload_id)
     if upload is None:
         abort(404)
+    if upload.patient_id is not None:
+        clinic_patient_or_404(upload.patient_id)
     return upload
 
 

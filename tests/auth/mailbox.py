@@ -82,6 +82,8 @@ def mailbox() -> Iterator[Mailbox]:
 def mail_app(app: Flask, mailbox: Mailbox) -> Flask:
     """The test app sending its mail to :func:`mailbox`."""
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=mailbox.port, MAIL_USE_TLS=False)
+    # tests.conftest.login reads sign-in codes from here when mail goes to this server.
+    app.extensions["test_mailbox"] = mailbox
     return app
 
 

@@ -16,7 +16,7 @@ from clinic_portal.auth.models import AuditEvent, Clinic, Role, User
 from clinic_portal.auth.passwords import common_passwords, is_common_password, password_problem
 from tests.auth.clock import Clock, clock
 from tests.auth.mailbox import Mailbox, mail_app, mailbox
-from tests.conftest import TEST_PASSWORD, login
+from tests.conftest import TEST_PASSWORD, latest_sign_in_code, login
 
 __all__ = ["clock", "mail_app", "mailbox"]
 NEW_PASSWORD = "lilac-otter-sings-at-dawn"
@@ -321,6 +321,8 @@ def test_kiosk_session_idles_out(
     patient = make_user(None, Role.PATIENT)
     make_user(make_clinic(), Role.CLINICIAN)
     response = _post_login(client, patient.email, TEST_PASSWORD, path="/kiosk/login")
+    assert response.headers["Location"].endswith("/login/verify")  # patients always get a code
+    response = client.post("/login/verify", data={"code": latest_sign_in_code(app, patient.email)})
     assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
     assert "Expires" not in cookie and "Max-Age" not in cookie  # ends with the browser

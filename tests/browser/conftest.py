@@ -27,10 +27,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def live_app(migrated: str) -> Iterator[Flask]:
+def live_app(migrated: str, tmp_path: Path) -> Iterator[Flask]:
     """The app with CSRF on, as in production (the app fixture turns it off)."""
     app = create_app(
-        {"TESTING": True, "DATABASE_URL": migrated, "SECRET_KEY": "browser-test-secret-" * 3}
+        {
+            "TESTING": True,
+            "DATABASE_URL": migrated,
+            "SECRET_KEY": "browser-test-secret-" * 3,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+        }
     )
     yield app
     _empty_tables(app.extensions["db_engine"])
