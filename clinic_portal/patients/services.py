@@ -19,7 +19,6 @@ from clinic_portal.analytics.summary import (
 )
 from clinic_portal.auth.models import Clinic, User
 from clinic_portal.auth.services import record_audit
-from clinic_portal.patients.shares import data_open_clause
 from clinic_portal.patients.models import (
     DiabetesType,
     GlucoseUnits,
@@ -28,6 +27,7 @@ from clinic_portal.patients.models import (
     Sex,
     TargetPreset,
 )
+from clinic_portal.patients.shares import data_open_clause
 from clinic_portal.timeutil import is_valid_time_zone, utcnow
 from clinic_portal.upload_station.models import Device, Upload
 

@@ -136,7 +136,7 @@ def data_open_clause(patient_id: Any) -> Any:
     )
     accepted = sa.exists().where(
         col(ShareRequest.patient_id) == patient_id,
-        ShareRequest.state == ShareState.ACCEPTED,
+        col(ShareRequest.state) == ShareState.ACCEPTED,
     )
     return sa.or_(~governed, accepted)
 
