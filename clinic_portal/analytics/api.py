@@ -43,7 +43,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -409,6 +409,31 @@ def _check_window(start: int, end: int) -> None:
         raise ValueError("the window needs integer epoch seconds with start < end")
 
 
+def _fast_arrays(
+    values: npt.ArrayLike,
+    times: npt.ArrayLike,
+    utc_offsets: npt.ArrayLike,
+    indptr: npt.ArrayLike,
+) -> CgmArrays | None:
+    """The input as a :class:`CgmArrays` without a copy when it has the kernels' dtypes.
+
+    Only the cheap structural checks are done here; the kernels check the readings themselves
+    (``validate=True``) while they stream through them, and anything unusual (NaN, unsorted or
+    repeated times, invalid values) is handed to :func:`prepare`. None: use :func:`prepare`.
+    """
+    arrays = [np.asarray(a) for a in (values, times, utc_offsets, indptr)]
+    v, t, o, ip = arrays
+    if v.dtype != np.float64 or any(a.dtype != np.int64 for a in (t, o, ip)):
+        return None
+    if any(a.ndim != 1 or not a.flags.c_contiguous for a in arrays):
+        return None
+    if t.shape != v.shape or o.shape != v.shape or ip.shape[0] < 1:
+        return None
+    if ip[0] != 0 or ip[-1] != v.shape[0] or np.any(ip[1:] < ip[:-1]):
+        return None
+    return CgmArrays(v, t, o, ip)
+
+
 def compute_cohort(
     values: npt.ArrayLike,
     times: npt.ArrayLike,
@@ -435,13 +460,30 @@ def compute_cohort(
     _check_window(start, end)
     if sample_interval <= 0:
         raise ValueError("sample_interval must be positive seconds")
-    data = values if isinstance(values, CgmArrays) else prepare(values, times, utc_offsets, indptr)
     spec = target_spec(preset)
-    n = data.n_patients
     start, end = int(start), int(end)
+    if isinstance(values, CgmArrays):
+        result = _run_kernels(values, start, end, spec, int(sample_interval), validate=False)
+    else:
+        fast = _fast_arrays(values, times, utc_offsets, indptr)
+        result = None
+        if fast is not None:
+            result = _run_kernels(fast, start, end, spec, int(sample_interval), validate=True)
+        if result is None:
+            data = prepare(values, times, utc_offsets, indptr)
+            result = _run_kernels(data, start, end, spec, int(sample_interval), validate=False)
+    assert result is not None  # validate=False always completes
+    return result
+
+
+def _run_kernels(
+    data: CgmArrays, start: int, end: int, spec: TargetSpec, sample_interval: int, validate: bool
+) -> CohortResult | None:
+    """The kernels over ``data`` on the thread pool; None if ``validate`` found unclean input."""
+    n = data.n_patients
     day_base = (start + k.MIN_OFFSET_SECONDS) // k.DAY_SECONDS
     n_days = (end - 1 + k.MAX_OFFSET_SECONDS) // k.DAY_SECONDS - day_base + 1
-    istats = np.zeros((n, k.N_ICOLS), dtype=np.int64)
+    istats = np.empty((n, k.N_ICOLS), dtype=np.int64)
     fstats = np.empty((n, k.N_FCOLS))
     agp = np.empty((n, 5, k.N_SLOTS))
     agp_days = np.empty((n, k.N_SLOTS), dtype=np.int32)
@@ -452,7 +494,7 @@ def compute_cohort(
     day_first = np.zeros((n, n_days), dtype=np.int64)
     day_last = np.zeros((n, n_days), dtype=np.int64)
 
-    def run(chunk: tuple[int, int]) -> tuple[IntArray, FloatArray, int]:
+    def run(chunk: tuple[int, int]) -> tuple[IntArray, FloatArray, int, int]:
         return k.cohort_chunk(
             data.values,
             data.times,
@@ -462,7 +504,7 @@ def compute_cohort(
             chunk[1],
             start,
             end,
-            int(sample_interval),
+            sample_interval,
             spec.target_low,
             spec.target_high,
             _RISK_LOW,
@@ -477,20 +519,25 @@ def compute_cohort(
             day_in_range,
             day_first,
             day_last,
+            validate,
         )
 
     workers = _workers()
-    chunks = _chunks(data.indptr, workers * 4 if n >= workers * 4 else 1)
-    # Each chunk returns its own episode buffer; they are merged below in patient order.
+    # Several chunks per thread, of about equal readings, so a slow chunk does not leave a core
+    # idle at the end.
+    chunks = _chunks(data.indptr, min(workers * 8, n) if workers > 1 else 1)
     parts = list(_pool().map(run, chunks)) if len(chunks) > 1 else [run(c) for c in chunks]
-    rows = [p[0][: p[2]] for p in parts]
-    extremes = [p[1][: p[2]] for p in parts]
+    if any(part[3] >= 0 for part in parts):
+        return None
+    # Each chunk returns its own episode buffer; they are merged here in patient order.
+    rows = [part[0][: part[2]] for part in parts]
+    extremes = [part[1][: part[2]] for part in parts]
     return CohortResult(
         data=data,
         start=start,
         end=end,
         preset=spec.preset,
-        sample_interval=int(sample_interval),
+        sample_interval=sample_interval,
         istats=istats,
         fstats=fstats,
         agp=agp,
@@ -521,23 +568,44 @@ def gri_zone(gri: float) -> str | None:
     return "E"
 
 
+# Episodes are built in bulk (hundreds of thousands for a large clinic), so the frozen
+# dataclass's generated __init__ (one object.__setattr__ per field) is bypassed: the slots are
+# filled through their descriptors, which gives the same object.
+_EPISODE_SLOTS = tuple(getattr(Episode, f.name).__set__ for f in fields(Episode))
+
+
+def _make_episode(fields: tuple[object, ...]) -> Episode:
+    episode = object.__new__(Episode)
+    for set_slot, value in zip(_EPISODE_SLOTS, fields, strict=True):
+        set_slot(episode, value)
+    return episode
+
+
 def _episode_lists(result: CohortResult) -> list[list[Episode]]:
     out: list[list[Episode]] = [[] for _ in range(result.data.n_patients)]
     rows = result.episode_rows
-    offsets = result.data.utc_offsets
-    for row, extreme in zip(rows.tolist(), result.episode_extreme.tolist(), strict=True):
-        kind, level, extended = _KINDS[row[k.E_KIND]]
-        out[row[k.E_PATIENT]].append(
-            Episode(
-                kind=kind,
-                start=row[k.E_START],
-                end=row[k.E_END],
-                duration=row[k.E_END] - row[k.E_START],
-                extreme=extreme,
-                level=level,
-                extended=extended,
-                utc_offset=int(offsets[row[k.E_FIRST]]),
-                n_readings=row[k.E_LAST] - row[k.E_FIRST] + 1,
+    if rows.shape[0] == 0:
+        return out
+    # Columns as Python lists in one go (indexing numpy scalars per episode is slow).
+    start = rows[:, k.E_START]
+    end = rows[:, k.E_END]
+    columns = zip(
+        rows[:, k.E_PATIENT].tolist(),
+        rows[:, k.E_KIND].tolist(),
+        start.tolist(),
+        end.tolist(),
+        (end - start).tolist(),
+        result.episode_extreme.tolist(),
+        result.data.utc_offsets[rows[:, k.E_FIRST]].tolist(),
+        (rows[:, k.E_LAST] - rows[:, k.E_FIRST] + 1).tolist(),
+        strict=True,
+    )
+    mgdl = GlucoseUnit.MGDL
+    for patient, kind_index, t0, t1, duration, extreme, offset, n_readings in columns:
+        kind, level, extended = _KINDS[kind_index]
+        out[patient].append(
+            _make_episode(
+                (kind, t0, t1, duration, extreme, level, extended, offset, n_readings, mgdl)
             )
         )
     return out
@@ -580,28 +648,39 @@ def metrics_from_cohort(result: CohortResult) -> list[CgmMetrics]:
     spec = target_spec(result.preset)
     eps = _episode_lists(result)
     possible = -(-(result.end - result.start) // k.SLOT_SECONDS)
+    n_patients = result.data.n_patients
+    # Daily profiles: the days with readings of all patients at once (patient-major), each
+    # patient's DailyProfiles holding views of its rows.
+    patient_of, day_col = np.nonzero(result.day_count > 0)
+    day_counts = result.day_count[patient_of, day_col]
+    day_mean = result.day_sum[patient_of, day_col] / day_counts
+    day_pct = 100.0 * result.day_in_range[patient_of, day_col] / day_counts
+    day_number = day_col + result.day_base
+    day_first = result.day_first[patient_of, day_col]
+    day_last = result.day_last[patient_of, day_col]
+    bounds = np.searchsorted(patient_of, np.arange(n_patients + 1)).tolist()
+    nan = float("nan")
     out = []
-    for p in range(result.data.n_patients):
-        ist = result.istats[p]
-        fst = result.fstats[p]
-        n = int(ist[k.I_N])
-        mean, sd = float(fst[k.F_MEAN]), float(fst[k.F_SD])
+    for p, ist, fst in zip(
+        range(n_patients), result.istats.tolist(), result.fstats.tolist(), strict=True
+    ):
+        n = ist[k.I_N]
+        mean, sd = fst[k.F_MEAN], fst[k.F_SD]
         vlow, low = _pct(ist[k.I_LT54], n), _pct(ist[k.I_54_69], n)
         high, vhigh = _pct(ist[k.I_181_250], n), _pct(ist[k.I_GT250], n)
         # GRI (Klonoff 2022): hypo = VLow + 0.8 Low, hyper = VHigh + 0.5 High,
         # GRI = 3 hypo + 1.6 hyper, capped at 100.
         gri_hypo = vlow + 0.8 * low
         gri_hyper = vhigh + 0.5 * high
-        gri = min(3.0 * gri_hypo + 1.6 * gri_hyper, 100.0) if n else float("nan")
-        has_day = result.day_count[p] > 0
-        counts = result.day_count[p][has_day]
+        gri = min(3.0 * gri_hypo + 1.6 * gri_hyper, 100.0) if n else nan
+        rows = slice(bounds[p], bounds[p + 1])
         daily = DailyProfiles(
-            days=np.flatnonzero(has_day) + result.day_base,
-            n_readings=counts,
-            mean=result.day_sum[p][has_day] / counts,
-            pct_70_180=100.0 * result.day_in_range[p][has_day] / counts,
-            first=result.day_first[p][has_day],
-            last=result.day_last[p][has_day],
+            days=day_number[rows],
+            n_readings=day_counts[rows],
+            mean=day_mean[rows],
+            pct_70_180=day_pct[rows],
+            first=day_first[rows],
+            last=day_last[rows],
             data=result.data,
         )
         out.append(
@@ -613,10 +692,9 @@ def metrics_from_cohort(result: CohortResult) -> list[CgmMetrics]:
                 n_readings=n,
                 mean=mean,
                 sd=sd,
-                cv=100.0 * sd / mean if n > 1 else float("nan"),
+                cv=100.0 * sd / mean if n > 1 else nan,
                 gmi=3.31 + 0.02392 * mean,  # Bergenstal 2018; NaN mean gives NaN
-                gmi_sufficient=int(ist[k.I_ACTIVE_SLOTS]) * k.SLOT_SECONDS
-                >= GMI_MIN_ACTIVE_SECONDS,
+                gmi_sufficient=ist[k.I_ACTIVE_SLOTS] * k.SLOT_SECONDS >= GMI_MIN_ACTIVE_SECONDS,
                 pct_below_54=vlow,
                 pct_54_69=low,
                 pct_70_180=_pct(ist[k.I_70_180], n),
@@ -625,21 +703,21 @@ def metrics_from_cohort(result: CohortResult) -> list[CgmMetrics]:
                 pct_below_target=_pct(ist[k.I_BELOW_TARGET], n),
                 pct_in_target=_pct(ist[k.I_IN_TARGET], n),
                 pct_above_target=_pct(ist[k.I_ABOVE_TARGET], n),
-                active_percent=100.0 * int(ist[k.I_ACTIVE_SLOTS]) / possible,
-                days_with_data=int(ist[k.I_DAYS]),
+                active_percent=100.0 * ist[k.I_ACTIVE_SLOTS] / possible,
+                days_with_data=ist[k.I_DAYS],
                 gri=gri,
                 gri_zone=gri_zone(gri),
                 gri_hypo=gri_hypo,
                 gri_hyper=gri_hyper,
-                lbgi=float(fst[k.F_LBGI]),
-                hbgi=float(fst[k.F_HBGI]),
-                mage=float(fst[k.F_MAGE]),
-                hypo_l1_episodes=int(ist[k.I_EPISODES + k.HYPO_L1]),
-                hypo_l2_episodes=int(ist[k.I_EPISODES + k.HYPO_L2]),
-                hypo_extended_episodes=int(ist[k.I_EPISODES + k.HYPO_EXTENDED]),
-                hyper_l1_episodes=int(ist[k.I_EPISODES + k.HYPER_L1]),
-                hyper_l2_episodes=int(ist[k.I_EPISODES + k.HYPER_L2]),
-                hyper_extended_episodes=int(ist[k.I_EPISODES + k.HYPER_EXTENDED]),
+                lbgi=fst[k.F_LBGI],
+                hbgi=fst[k.F_HBGI],
+                mage=fst[k.F_MAGE],
+                hypo_l1_episodes=ist[k.I_EPISODES + k.HYPO_L1],
+                hypo_l2_episodes=ist[k.I_EPISODES + k.HYPO_L2],
+                hypo_extended_episodes=ist[k.I_EPISODES + k.HYPO_EXTENDED],
+                hyper_l1_episodes=ist[k.I_EPISODES + k.HYPER_L1],
+                hyper_l2_episodes=ist[k.I_EPISODES + k.HYPER_L2],
+                hyper_extended_episodes=ist[k.I_EPISODES + k.HYPER_EXTENDED],
                 episodes=tuple(eps[p]),
                 agp=AgpProfile(result.agp[p], result.agp_days[p], result.hourly[p]),
                 daily=daily,

@@ -87,7 +87,7 @@ MAGE_LONG_MA = 32
 AGP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def risk_terms(glucose: float) -> tuple[float, float]:
     """Kovatchev low/high BG risk of one reading (mg/dL): (rl, rh), one of them 0.
 
@@ -100,7 +100,7 @@ def risk_terms(glucose: float) -> tuple[float, float]:
     return 0.0, r
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def risk_table(size: int) -> tuple[np.ndarray, np.ndarray]:
     """rl and rh of every integer mg/dL 0..size-1 (index 0 unused), to avoid log/pow per reading."""
     low = np.zeros(size)
@@ -110,7 +110,7 @@ def risk_table(size: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def is_clean(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> bool:
     """True when no value is NaN and times strictly increase within every patient."""
     for p in range(indptr.shape[0] - 1):
@@ -122,7 +122,7 @@ def is_clean(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> bool:
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def type7_quantile(sorted_values: np.ndarray, lo: int, hi: int, q: float) -> float:
     """Quantile q of sorted_values[lo:hi] by linear interpolation (R type 7, numpy 'linear')."""
     n = hi - lo
@@ -136,7 +136,7 @@ def type7_quantile(sorted_values: np.ndarray, lo: int, hi: int, q: float) -> flo
     return below + (h - k) * (sorted_values[lo + k + 1] - below)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _insertion_fix(a: np.ndarray, lo: int, hi: int) -> None:
     # The counting sort orders by integer bin only; values that share a bin (non-integer input)
     # may still be out of order. Insertion sort is linear on such nearly sorted runs.
@@ -149,7 +149,7 @@ def _insertion_fix(a: np.ndarray, lo: int, hi: int) -> None:
         a[j + 1] = x
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def smooth_cyclic_141(series: np.ndarray) -> np.ndarray:
     """Tidepool's AGP smoothing of an hourly series: (prev + 4 cur + next) / 6, midnight wraps.
 
@@ -175,7 +175,7 @@ def smooth_cyclic_141(series: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _grow(ep_int: np.ndarray, ep_ext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     cap = ep_int.shape[0] * 2
     new_int = np.empty((cap, N_ECOLS), dtype=np.int64)
@@ -185,52 +185,202 @@ def _grow(ep_int: np.ndarray, ep_ext: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return new_int, new_ext
 
 
-@njit(cache=True, nogil=True)
-def patient_episodes(
+@njit(cache=True, nogil=True, error_model="numpy")
+def _smooth_into(series: np.ndarray, out: np.ndarray) -> None:
+    # smooth_cyclic_141 writing into a caller-owned row (no allocation per patient).
+    n = series.shape[0]
+    for h in range(n):
+        cur = series[h]
+        out[h] = cur
+        if np.isnan(cur):
+            continue
+        prev = series[(h - 1) % n]
+        nxt = series[(h + 1) % n]
+        if np.isnan(prev) and np.isnan(nxt):
+            continue
+        if np.isnan(prev):
+            out[h] = (4.0 * cur + nxt) / 5.0
+        elif np.isnan(nxt):
+            out[h] = (prev + 4.0 * cur) / 5.0
+        else:
+            out[h] = (prev + 4.0 * cur + nxt) / 6.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _record(
+    out_int: np.ndarray,
+    out_ext: np.ndarray,
+    out_key: np.ndarray,
+    n_ep: int,
+    kind: int,
+    first: int,
+    last: int,
+    extreme: float,
+    closed_at: int,
+) -> int:
+    out_int[n_ep, 0] = kind
+    out_int[n_ep, 1] = first
+    out_int[n_ep, 2] = last
+    out_ext[n_ep] = extreme
+    # Episodes are reported in the order they close, kinds in kind order at the same reading.
+    out_key[n_ep] = closed_at * 8 + kind
+    return n_ep + 1
+
+
+# Bits of the per-reading class byte (rounded mg/dL), one per episode threshold.
+BIT_LT54 = 1
+BIT_LT70 = 2
+BIT_GT180 = 4
+BIT_GT250 = 8
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _next_with_bit(cls: np.ndarray, cls64: np.ndarray, i: int, n: int, bit: int) -> int:
+    # First k >= i with cls[k] & bit (n if none). Most readings of most patients qualify for
+    # no episode kind, so the search tests 8 class bytes at a time as one 64-bit word.
+    while i < n and i & 7:
+        if cls[i] & bit:
+            return i
+        i += 1
+    word_mask = np.uint64(bit) * np.uint64(0x0101010101010101)
+    while i < n and not (cls64[i >> 3] & word_mask):
+        i += 8
+    while i < n and not (cls[i] & bit):
+        i += 1
+    return min(i, n)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _threshold_episodes(
+    values: np.ndarray,
+    times: np.ndarray,
+    cls: np.ndarray,
+    cls64: np.ndarray,
+    lo: int,
+    hi: int,
+    sample_interval: int,
+    kind: int,
+    bit: int,
+    sign: int,
+    begin_after: int,
+    out_int: np.ndarray,
+    out_ext: np.ndarray,
+    out_key: np.ndarray,
+    n_ep: int,
+) -> int:
+    # One run machine: a reading qualifies when its class byte has ``bit`` (hypo: sign = 1,
+    # the nadir is the minimum; hyper: sign = -1, the peak); rules in patient_episodes. While
+    # no run and no episode is open a non-qualifying reading changes nothing, so the machine
+    # skips ahead to the next qualifying reading. ``cls``/``cls64`` start at reading lo.
+    # 0-based views (no negative-index handling in the loops); indices recorded + base.
+    base = lo
+    values = values[lo:hi]
+    times = times[lo:hi]
+    hi = hi - lo
+    lo = 0
+    in_run = False
+    is_open = False
+    run_first = 0
+    run_ext = 0.0
+    ep_first = 0
+    ep_ext = 0.0
+    last_in = 0
+    out_first = 0
+    i = lo
+    while i < hi:
+        if not in_run and not is_open:
+            i = _next_with_bit(cls, cls64, i, hi, bit)
+            if i == hi:
+                break
+        t = times[i]
+        if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
+            if is_open:
+                n_ep = _record(
+                    out_int,
+                    out_ext,
+                    out_key,
+                    n_ep,
+                    kind,
+                    base + ep_first,
+                    base + last_in,
+                    ep_ext,
+                    base + i,
+                )
+                is_open = False
+            in_run = False
+        v = values[i]
+        if cls[i] & bit:
+            if not in_run:
+                in_run = True
+                run_first = i
+                run_ext = v
+            elif sign * v < sign * run_ext:
+                run_ext = v
+            last_in = i
+            if is_open:
+                if sign * v < sign * ep_ext:
+                    ep_ext = v
+            elif t - times[run_first] + sample_interval >= begin_after:
+                is_open = True
+                ep_first = run_first
+                ep_ext = run_ext
+        else:
+            if in_run or i == lo:
+                in_run = False
+                out_first = i
+            if is_open and t - times[out_first] + sample_interval >= EPISODE_MIN_SECONDS:
+                n_ep = _record(
+                    out_int,
+                    out_ext,
+                    out_key,
+                    n_ep,
+                    kind,
+                    base + ep_first,
+                    base + last_in,
+                    ep_ext,
+                    base + i,
+                )
+                is_open = False
+        i += 1
+    if is_open:
+        n_ep = _record(
+            out_int,
+            out_ext,
+            out_key,
+            n_ep,
+            kind,
+            base + ep_first,
+            base + last_in,
+            ep_ext,
+            base + hi,
+        )
+    return n_ep
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _extended_hyper_episodes(
     values: np.ndarray,
     times: np.ndarray,
     rounded: np.ndarray,
+    cls: np.ndarray,
+    cls64: np.ndarray,
     lo: int,
     hi: int,
     sample_interval: int,
     out_int: np.ndarray,
     out_ext: np.ndarray,
+    out_key: np.ndarray,
+    n_ep: int,
 ) -> int:
-    """Detect the six consensus episode kinds in one patient's readings ``[lo, hi)``.
-
-    ``rounded[i - lo]`` is reading i rounded half-to-even to integer mg/dL (the classification
-    value). Each reading stands for ``sample_interval`` seconds, so a run of readings lasts
-    ``t_last - t_first + sample_interval``; 3 readings 5 min apart make "15 minutes", as in iglu.
-    A run begins an episode when it lasts >= 15 min (> 120 min for extended hypo); the episode
-    ends with the first run of non-qualifying readings lasting >= 15 min, and ends at its last
-    qualifying reading + ``sample_interval`` (clipped to ``window_end``). A gap over 45 min
-    closes an open episode. Extended hyper: >= 90 min of > 250 readings within 120 min, ending
-    with 15 min <= 180. Episode i is written to ``out_int[i] = (kind, first reading index, last
-    qualifying reading index)`` and ``out_ext[i]`` (nadir/peak, mg/dL); the buffers need
-    ``N_KINDS * (hi - lo)`` rows (no kind has more episodes than readings). Returns the count.
-    """
-    n_ep = 0
-    # Run machines for kinds 0,1,2 (hypo: rounded < threshold) and 3,4 (hyper: > threshold).
-    threshold = np.array([70, 54, 70, 180, 250], dtype=np.int64)
-    begin_after = np.array(
-        [
-            EPISODE_MIN_SECONDS,
-            EPISODE_MIN_SECONDS,
-            EXTENDED_HYPO_SECONDS + 1,
-            EPISODE_MIN_SECONDS,
-            EPISODE_MIN_SECONDS,
-        ],
-        dtype=np.int64,
-    )
-    in_run = np.zeros(5, dtype=np.bool_)
-    run_first = np.zeros(5, dtype=np.int64)
-    run_extreme = np.zeros(5)
-    open_ep = np.zeros(5, dtype=np.bool_)
-    ep_first = np.zeros(5, dtype=np.int64)
-    ep_extreme = np.zeros(5)
-    last_in = np.zeros(5, dtype=np.int64)
-    out_first = np.zeros(5, dtype=np.int64)
-    # Extended hyper: sliding 120-min window of readings; count of > 250 inside it.
+    # Sliding 120-min window of readings with the count of > 250 inside it. While that count
+    # is 0 and no episode is open, only the next > 250 reading can change anything, so the
+    # machine skips to it (the window then starts there: nothing before it counts).
+    base = lo
+    values = values[lo:hi]
+    times = times[lo:hi]
+    rounded = rounded[: hi - lo]
+    hi = hi - lo
+    lo = 0
     win_first = lo
     win_high = 0
     x_open = False
@@ -238,193 +388,171 @@ def patient_episodes(
     x_peak = 0.0
     x_last_in = 0
     x_out_first = -1
-
-    hypo_active = False
-    hyper_active = False
-    prev_t = 0
-    for i in range(lo, hi):
+    i = lo
+    while i < hi:
+        if not x_open and win_high == 0:
+            j = _next_with_bit(cls, cls64, i, hi, BIT_GT250)
+            if j == hi:
+                break
+            if j > i:
+                win_first = j
+            i = j
         t = times[i]
-        v = values[i]
-        r = rounded[i - lo]
-        if i > lo and t - prev_t > EPISODE_MAX_GAP:
-            # Gap: close what is open, restart every run (iglu splits its grid here).
-            for k in range(5):
-                if open_ep[k]:
-                    n_ep = _record(
-                        out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
-                    )
-                    open_ep[k] = False
-                in_run[k] = False
+        if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
             if x_open:
-                n_ep = _record(out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak)
+                n_ep = _record(
+                    out_int,
+                    out_ext,
+                    out_key,
+                    n_ep,
+                    HYPER_EXTENDED,
+                    base + x_first,
+                    base + x_last_in,
+                    x_peak,
+                    base + i,
+                )
                 x_open = False
             win_first = i
             win_high = 0
             x_out_first = -1
-        prev_t = t
-        # Fast path: an in-range reading with nothing running changes no state.
-        if hypo_active or r < 70:
-            hypo_active = r < 70
-            for k in range(3):
-                if r < threshold[k]:
-                    if not in_run[k]:
-                        in_run[k] = True
-                        run_first[k] = i
-                        run_extreme[k] = v
-                    elif v < run_extreme[k]:
-                        run_extreme[k] = v
-                    last_in[k] = i
-                    if open_ep[k]:
-                        if v < ep_extreme[k]:
-                            ep_extreme[k] = v
-                    elif t - times[run_first[k]] + sample_interval >= begin_after[k]:
-                        open_ep[k] = True
-                        ep_first[k] = run_first[k]
-                        ep_extreme[k] = run_extreme[k]
-                else:
-                    if in_run[k] or i == lo:
-                        in_run[k] = False
-                        out_first[k] = i
-                    if open_ep[k] and t - times[out_first[k]] + sample_interval >= (
-                        EPISODE_MIN_SECONDS
-                    ):
-                        n_ep = _record(
-                            out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
-                        )
-                        open_ep[k] = False
-                hypo_active = hypo_active or open_ep[k]
-        if hyper_active or r > 180:
-            for k in range(3, 5):
-                if r > threshold[k]:
-                    if not in_run[k]:
-                        in_run[k] = True
-                        run_first[k] = i
-                        run_extreme[k] = v
-                    elif v > run_extreme[k]:
-                        run_extreme[k] = v
-                    last_in[k] = i
-                    if open_ep[k]:
-                        if v > ep_extreme[k]:
-                            ep_extreme[k] = v
-                    elif t - times[run_first[k]] + sample_interval >= begin_after[k]:
-                        open_ep[k] = True
-                        ep_first[k] = run_first[k]
-                        ep_extreme[k] = run_extreme[k]
-                else:
-                    if in_run[k] or i == lo:
-                        in_run[k] = False
-                        out_first[k] = i
-                    if open_ep[k] and t - times[out_first[k]] + sample_interval >= (
-                        EPISODE_MIN_SECONDS
-                    ):
-                        n_ep = _record(
-                            out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k]
-                        )
-                        open_ep[k] = False
-            # Extended hyper: slide the window start past readings older than 120 min.
-            if r > 250:
-                win_high += 1
-            while times[win_first] <= t - EXTENDED_HYPER_WINDOW + sample_interval - 1:
-                if rounded[win_first - lo] > 250:
-                    win_high -= 1
-                win_first += 1
-            if x_open:
-                if r > 180:
-                    x_last_in = i
-                    x_out_first = -1
-                    if v > x_peak:
-                        x_peak = v
-                else:
-                    if x_out_first < 0:
-                        x_out_first = i
-                    if t - times[x_out_first] + sample_interval >= EPISODE_MIN_SECONDS:
-                        n_ep = _record(
-                            out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak
-                        )
-                        x_open = False
-                        # Readings of a closed episode cannot start the next one.
-                        win_first = i + 1
-                        win_high = 0
-            elif win_high * sample_interval >= EXTENDED_HYPER_SECONDS:
-                x_open = True
-                x_first = win_first
-                while rounded[x_first - lo] <= 250:
-                    x_first += 1
-                x_peak = values[x_first]
-                for j in range(x_first, i + 1):
-                    if values[j] > x_peak:
-                        x_peak = values[j]
+        r = rounded[i - lo]
+        if r > 250:
+            win_high += 1
+        while times[win_first] <= t - EXTENDED_HYPER_WINDOW + sample_interval - 1:
+            if rounded[win_first - lo] > 250:
+                win_high -= 1
+            win_first += 1
+        if x_open:
+            if r > 180:
                 x_last_in = i
                 x_out_first = -1
-            hyper_active = r > 180 or win_high > 0 or x_open or open_ep[3] or open_ep[4]
-    for k in range(5):
-        if open_ep[k]:
-            n_ep = _record(out_int, out_ext, n_ep, k, ep_first[k], last_in[k], ep_extreme[k])
+                if values[i] > x_peak:
+                    x_peak = values[i]
+            else:
+                if x_out_first < 0:
+                    x_out_first = i
+                if t - times[x_out_first] + sample_interval >= EPISODE_MIN_SECONDS:
+                    n_ep = _record(
+                        out_int,
+                        out_ext,
+                        out_key,
+                        n_ep,
+                        HYPER_EXTENDED,
+                        base + x_first,
+                        base + x_last_in,
+                        x_peak,
+                        base + i,
+                    )
+                    x_open = False
+                    # Readings of a closed episode cannot start the next one.
+                    win_first = i + 1
+                    win_high = 0
+        elif win_high * sample_interval >= EXTENDED_HYPER_SECONDS:
+            x_open = True
+            x_first = win_first
+            while rounded[x_first - lo] <= 250:
+                x_first += 1
+            x_peak = values[x_first]
+            for j in range(x_first, i + 1):
+                if values[j] > x_peak:
+                    x_peak = values[j]
+            x_last_in = i
+            x_out_first = -1
+        i += 1
     if x_open:
-        n_ep = _record(out_int, out_ext, n_ep, HYPER_EXTENDED, x_first, x_last_in, x_peak)
+        n_ep = _record(
+            out_int,
+            out_ext,
+            out_key,
+            n_ep,
+            HYPER_EXTENDED,
+            base + x_first,
+            base + x_last_in,
+            x_peak,
+            base + hi,
+        )
     return n_ep
 
 
-@njit(cache=True, nogil=True)
-def _record(
+@njit(cache=True, nogil=True, error_model="numpy")
+def patient_episodes(
+    values: np.ndarray,
+    times: np.ndarray,
+    rounded: np.ndarray,
+    cls: np.ndarray,
+    lo: int,
+    hi: int,
+    sample_interval: int,
     out_int: np.ndarray,
     out_ext: np.ndarray,
-    n_ep: int,
-    kind: int,
-    first: int,
-    last: int,
-    extreme: float,
+    out_key: np.ndarray,
 ) -> int:
-    out_int[n_ep, 0] = kind
-    out_int[n_ep, 1] = first
-    out_int[n_ep, 2] = last
-    out_ext[n_ep] = extreme
-    return n_ep + 1
+    """Detect the six consensus episode kinds in one patient's readings ``[lo, hi)``.
+
+    ``rounded[i - lo]`` is reading i rounded half-to-even to integer mg/dL (the classification
+    value) and ``cls[i - lo]`` its class byte (BIT_* set for < 54, < 70, > 180, > 250; ``cls``
+    is zero-padded to a multiple of 8 bytes). Each reading stands for ``sample_interval``
+    seconds, so a run of readings lasts ``t_last - t_first + sample_interval``; 3 readings 5 min
+    apart make "15 minutes", as in iglu.
+    A run begins an episode when it lasts >= 15 min (> 120 min for extended hypo); the episode
+    ends with the first run of non-qualifying readings lasting >= 15 min, and ends at its last
+    qualifying reading + ``sample_interval`` (clipped to ``window_end``). A gap over 45 min
+    closes an open episode. Extended hyper: >= 90 min of > 250 readings within 120 min, ending
+    with 15 min <= 180. Episode i is written to ``out_int[i] = (kind, first reading index, last
+    qualifying reading index)`` and ``out_ext[i]`` (nadir/peak, mg/dL), in the order the
+    episodes close (kind order at the same reading); the buffers need ``N_KINDS * (hi - lo)``
+    rows and ``out_key`` is scratch of the same length. Returns the count.
+    """
+    n_ep = 0
+    cls64 = cls.view(np.uint64)
+    n_ep = _threshold_episodes(
+        values, times, cls, cls64, lo, hi, sample_interval, HYPO_L1, BIT_LT70, 1,
+        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+    )  # fmt: skip
+    n_ep = _threshold_episodes(
+        values, times, cls, cls64, lo, hi, sample_interval, HYPO_L2, BIT_LT54, 1,
+        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+    )  # fmt: skip
+    n_ep = _threshold_episodes(
+        values, times, cls, cls64, lo, hi, sample_interval, HYPO_EXTENDED, BIT_LT70, 1,
+        EXTENDED_HYPO_SECONDS + 1, out_int, out_ext, out_key, n_ep,
+    )  # fmt: skip
+    n_ep = _threshold_episodes(
+        values, times, cls, cls64, lo, hi, sample_interval, HYPER_L1, BIT_GT180, -1,
+        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+    )  # fmt: skip
+    n_ep = _threshold_episodes(
+        values, times, cls, cls64, lo, hi, sample_interval, HYPER_L2, BIT_GT250, -1,
+        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+    )  # fmt: skip
+    n_ep = _extended_hyper_episodes(
+        values, times, rounded, cls, cls64, lo, hi, sample_interval, out_int, out_ext, out_key,
+        n_ep,
+    )  # fmt: skip
+    # Each kind comes out in closing order; interleave the kinds by closing reading (stable
+    # insertion sort: a patient has few episodes).
+    for a in range(1, n_ep):
+        key = out_key[a]
+        if out_key[a - 1] <= key:
+            continue
+        kind, first, last, ext = out_int[a, 0], out_int[a, 1], out_int[a, 2], out_ext[a]
+        b = a - 1
+        while b >= 0 and out_key[b] > key:
+            out_key[b + 1] = out_key[b]
+            out_int[b + 1, 0] = out_int[b, 0]
+            out_int[b + 1, 1] = out_int[b, 1]
+            out_int[b + 1, 2] = out_int[b, 2]
+            out_ext[b + 1] = out_ext[b]
+            b -= 1
+        out_key[b + 1] = key
+        out_int[b + 1, 0] = kind
+        out_int[b + 1, 1] = first
+        out_int[b + 1, 2] = last
+        out_ext[b + 1] = ext
+    return n_ep
 
 
-@njit(cache=True, nogil=True)
-def _rolling_mean(gl: np.ndarray, lo: int, hi: int, window: int, out: np.ndarray) -> None:
-    # pandas rolling(window, min_periods=1).mean(): mean of the non-NaN values in the window,
-    # NaN when there are none.
-    s = 0.0
-    c = 0
-    for i in range(lo, hi):
-        x = gl[i]
-        if not np.isnan(x):
-            s += x
-            c += 1
-        if i - window >= lo:
-            y = gl[i - window]
-            if not np.isnan(y):
-                s -= y
-                c -= 1
-        out[i] = s / c if c > 0 else np.nan
-    # iglu: the first `window` values take the value at position window - 1 (or the last one
-    # when the segment is shorter).
-    fill = out[lo + window - 1] if hi - lo >= window else out[hi - 1]
-    for i in range(lo, min(hi, lo + window)):
-        out[i] = fill
-
-
-@njit(cache=True, nogil=True)
-def _nan_sd(gl: np.ndarray, lo: int, hi: int) -> float:
-    s = 0.0
-    c = 0
-    for i in range(lo, hi):
-        if not np.isnan(gl[i]):
-            s += gl[i]
-            c += 1
-    if c < 2:
-        return np.nan
-    m = s / c
-    ss = 0.0
-    for i in range(lo, hi):
-        if not np.isnan(gl[i]):
-            ss += (gl[i] - m) ** 2
-    return np.sqrt(ss / (c - 1))
-
-
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[float, int]:
     # Fernandes et al. 2022 / iglu mage_ma: walk the alternating extrema and keep excursions
     # larger than one SD, riding a peak (nadir) while it keeps rising (falling).
@@ -462,75 +590,154 @@ def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[floa
     return total, count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _mage_segment(
     gl: np.ndarray,
     lo: int,
     hi: int,
+    seg_sum: float,
+    seg_count: int,
     ma_s: np.ndarray,
     ma_l: np.ndarray,
+    cnt_s: np.ndarray,
+    cnt_l: np.ndarray,
     cross: np.ndarray,
     cross_type: np.ndarray,
     minmax: np.ndarray,
 ) -> tuple[float, float]:
-    """MAGE+ and MAGE- of one gap-free grid segment gl[lo:hi] (NaN where not interpolated)."""
+    """MAGE+ and MAGE- of one gap-free grid segment gl[lo:hi] (NaN where not interpolated).
+
+    ``seg_sum``/``seg_count``: sum (in index order) and number of the segment's non-NaN points.
+    The arithmetic is done in the same order as a straightforward implementation (two-pass SD,
+    running sums of the moving averages), so the crossings are bit-for-bit reproducible.
+    """
     n = hi - lo
-    sd = _nan_sd(gl, lo, hi)
-    if n < 7 or n < MAGE_SHORT_MA or np.isnan(sd) or sd < 1.0:
+    if seg_count < 2 or n < 7 or n < MAGE_SHORT_MA:
         return np.nan, np.nan
-    _rolling_mean(gl, lo, hi, MAGE_SHORT_MA, ma_s)
-    _rolling_mean(gl, lo, hi, MAGE_LONG_MA, ma_l)
-    # delta = short MA - long MA; a zero delta counts as missing, as in iglu.
-    d0 = ma_s[lo] - ma_l[lo]
+    # 0-based views: loops from 0 compile without negative-index handling (and vectorise).
+    gl = gl[lo:hi]
+    ma_s = ma_s[:n]
+    ma_l = ma_l[:n]
+    cnt_s = cnt_s[:n]
+    cnt_l = cnt_l[:n]
+    lo = 0
+    hi = n
+    m = seg_sum / seg_count
+    # One pass: squared deviations for the SD, and the running sums and counts of pandas
+    # rolling(window, min_periods=1).mean() over 5 and 32 points (the mean of the non-NaN
+    # values, NaN when there are none); the divisions follow in a vectorised loop.
+    ss = 0.0
+    s_s = 0.0
+    c_s = 0
+    s_l = 0.0
+    c_l = 0
+    if seg_count == n:
+        # No missing grid point (the usual case): the same operations without the NaN tests.
+        for i in range(n):
+            x = gl[i]
+            ss += (x - m) ** 2
+            s_s += x
+            s_l += x
+            if i >= MAGE_SHORT_MA:
+                s_s -= gl[i - MAGE_SHORT_MA]
+            if i >= MAGE_LONG_MA:
+                s_l -= gl[i - MAGE_LONG_MA]
+            ma_s[i] = s_s
+            ma_l[i] = s_l
+            cnt_s[i] = min(i + 1, MAGE_SHORT_MA)
+            cnt_l[i] = min(i + 1, MAGE_LONG_MA)
+    else:
+        for i in range(n):
+            x = gl[i]
+            if not np.isnan(x):
+                ss += (x - m) ** 2
+                s_s += x
+                c_s += 1
+                s_l += x
+                c_l += 1
+            if i >= MAGE_SHORT_MA:
+                y = gl[i - MAGE_SHORT_MA]
+                if not np.isnan(y):
+                    s_s -= y
+                    c_s -= 1
+            if i >= MAGE_LONG_MA:
+                y = gl[i - MAGE_LONG_MA]
+                if not np.isnan(y):
+                    s_l -= y
+                    c_l -= 1
+            ma_s[i] = s_s
+            ma_l[i] = s_l
+            cnt_s[i] = c_s
+            cnt_l[i] = c_l
+    sd = np.sqrt(ss / (seg_count - 1))
+    if sd < 1.0:
+        return np.nan, np.nan
+    for i in range(n):
+        ma_s[i] = ma_s[i] / cnt_s[i] if cnt_s[i] > 0.0 else np.nan
+        ma_l[i] = ma_l[i] / cnt_l[i] if cnt_l[i] > 0.0 else np.nan
+    # iglu: the first `window` values take the value at position window - 1 (or the last one
+    # when the segment is shorter).
+    fill = ma_s[lo + MAGE_SHORT_MA - 1] if n >= MAGE_SHORT_MA else ma_s[hi - 1]
+    for i in range(lo, min(hi, lo + MAGE_SHORT_MA)):
+        ma_s[i] = fill
+    fill = ma_l[lo + MAGE_LONG_MA - 1] if n >= MAGE_LONG_MA else ma_l[hi - 1]
+    for i in range(lo, min(hi, lo + MAGE_LONG_MA)):
+        ma_l[i] = fill
+    # Crossings of delta = short MA - long MA (a zero delta counts as missing, as in iglu):
+    # a sign change between neighbours with all four values present, or else against the
+    # delta at the last crossing.
+    d = ma_s[lo] - ma_l[lo]
+    d = np.nan if d == 0.0 else d
     nc = 0
     cross[nc] = lo
-    cross_type[nc] = 1 if d0 > 0 else 0  # 1 = relative max, 0 = relative min
+    cross_type[nc] = 1 if d > 0 else 0  # 1 = relative max, 0 = relative min
     nc += 1
+    d_cross = d
+    dp = d
+    gl_prev_nan = np.isnan(gl[lo])
     for i in range(lo + 1, hi):
         d = ma_s[i] - ma_l[i]
-        if d == 0.0:
-            d = np.nan
-        dp = ma_s[i - 1] - ma_l[i - 1]
-        if dp == 0.0:
-            dp = np.nan
-        if not (np.isnan(gl[i]) or np.isnan(gl[i - 1]) or np.isnan(d) or np.isnan(dp)):
-            if d * dp < 0:
+        d = np.nan if d == 0.0 else d
+        gl_nan = np.isnan(gl[i])
+        if not np.isnan(d):
+            if not (gl_nan or gl_prev_nan or np.isnan(dp)):
+                if d * dp < 0:
+                    cross[nc] = i
+                    cross_type[nc] = 0 if d < dp else 1
+                    nc += 1
+                    d_cross = d
+            elif d * d_cross < 0:
                 cross[nc] = i
-                cross_type[nc] = 0 if d < dp else 1
+                cross_type[nc] = 0 if d < d_cross else 1
                 nc += 1
-        elif not np.isnan(d):
-            c = cross[nc - 1]
-            dc = ma_s[c] - ma_l[c]
-            if dc == 0.0:
-                dc = np.nan
-            if d * dc < 0:
-                cross[nc] = i
-                cross_type[nc] = 0 if d < dc else 1
-                nc += 1
-    d_last = ma_s[hi - 1] - ma_l[hi - 1]
+                d_cross = d
+        dp = d
+        gl_prev_nan = gl_nan
     cross[nc] = hi - 1
-    cross_type[nc] = 1 if d_last > 0 else 0
+    cross_type[nc] = 1 if dp > 0 else 0
     nc += 1
-    # Extremes of the raw grid values between successive crossings; each search starts at the
-    # previous extreme.
+    # Extremes of the raw grid values between successive crossings (first one on ties, NaN
+    # skipped); each search starts at the previous extreme.
     ne = nc - 1
     s1 = cross[0]
     for e in range(ne):
         s2 = cross[e + 1]
-        best = np.nan
         best_at = s1
-        for m in range(s1, s2 + 1):
-            x = gl[m]
-            if np.isnan(x):
-                continue
-            if (
-                np.isnan(best)
-                or (cross_type[e] == 0 and x < best)
-                or (cross_type[e] == 1 and x > best)
-            ):
-                best = x
-                best_at = m
-        minmax[e] = best
+        if cross_type[e] == 0:
+            best = np.inf
+            for j in range(s1, s2 + 1):
+                x = gl[j]
+                better = x < best
+                best = x if better else best
+                best_at = j if better else best_at
+        else:
+            best = -np.inf
+            for j in range(s1, s2 + 1):
+                x = gl[j]
+                better = x > best
+                best = x if better else best
+                best_at = j if better else best_at
+        minmax[e] = best if np.isfinite(best) else np.nan
         s1 = best_at
     plus_sum, plus_n = _excursions(minmax, ne, sd, True)
     minus_sum, minus_n = _excursions(minmax, ne, sd, False)
@@ -539,7 +746,7 @@ def _mage_segment(
     return mage_plus, mage_minus
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def patient_mage(
     values: np.ndarray,
     times: np.ndarray,
@@ -553,49 +760,76 @@ def patient_mage(
 
     The readings are interpolated linearly onto the 5-min grid (multiples of 300 s, which is
     local midnight-aligned for every real UTC offset; UTC keeps the grid monotonic across clock
-    changes) across
-    gaps up to 45 min (grid points inside longer gaps are NaN), the grid is split into segments
-    at gaps over 180 min, MAGE+ and MAGE- are computed per segment (Fernandes et al. 2022), and
-    the result is the mean of all available segment values weighted by segment duration
-    (iglu ``mage(direction='avg')``). ``grid``, ``scratch`` (3 x len) and ``cross``
+    changes) across gaps up to 45 min (grid points inside longer gaps are NaN), the grid is split
+    into segments at gaps over 180 min, MAGE+ and MAGE- are computed per segment (Fernandes et
+    al. 2022), and the result is the mean of all available segment values weighted by segment
+    duration (iglu ``mage(direction='avg')``). ``grid``, ``scratch`` (5 x len) and ``cross``
     (2 x len, int64) are caller-owned buffers longer than the grid; NaN when nothing qualifies.
     """
     if hi - lo < 2:
         return np.nan
-    local = times  # grid arithmetic only; see the docstring
-    g0 = -((-local[lo]) // MAGE_GRID)  # first grid point at or after the first reading
-    g_last = local[hi - 1] // MAGE_GRID
+    g0 = -((-times[lo]) // MAGE_GRID)  # first grid point at or after the first reading
+    g_last = times[hi - 1] // MAGE_GRID
     n = int(g_last - g0 + 1)
     if n < 7:
         return np.nan
-    j = lo
-    for k in range(n):
-        g = (g0 + k) * MAGE_GRID
-        while j + 1 < hi and local[j + 1] <= g:
-            j += 1
-        if local[j] == g:
-            grid[k] = values[j]
-        elif j + 1 < hi and local[j + 1] - local[j] <= MAGE_INTER_GAP:
-            w = (g - local[j]) / (local[j + 1] - local[j])
-            grid[k] = values[j] + w * (values[j + 1] - values[j])
+    values = values[lo:hi]
+    times = times[lo:hi]
+    hi = hi - lo
+    lo = 0
+    # Grid points in [t_j, t_j+1) take reading j's value or the interpolation towards j + 1.
+    # Grid index of the first point at or after t: ceil((t - base) / 300) - 1 with
+    # base = (g0 - 1) * 300 < t, an unsigned division.
+    base = (g0 - 1) * MAGE_GRID
+    kb = 0
+    for j in range(lo, hi - 1):
+        tj = times[j]
+        tn = times[j + 1]
+        ka = kb
+        kb = int(np.uint64(tn - base + MAGE_GRID - 1) // np.uint64(MAGE_GRID)) - 1
+        if ka >= kb:
+            continue
+        vj = values[j]
+        if (g0 + ka) * MAGE_GRID == tj:
+            grid[ka] = vj
+            ka += 1
+            if ka == kb:
+                continue
+        if tn - tj <= MAGE_INTER_GAP:
+            dv = values[j + 1] - vj
+            for kk in range(ka, kb):
+                w = ((g0 + kk) * MAGE_GRID - tj) / (tn - tj)
+                grid[kk] = vj + w * dv
         else:
-            grid[k] = np.nan
+            for kk in range(ka, kb):
+                grid[kk] = np.nan
+    if times[hi - 1] % MAGE_GRID == 0:
+        grid[n - 1] = values[hi - 1]
     ma_s = scratch[0]
     ma_l = scratch[1]
     minmax = scratch[2]
+    cnt_s = scratch[3]
+    cnt_l = scratch[4]
     cross_type = cross[1]
     weighted = 0.0
     weight = 0.0
     seg_lo = 0
     last_valid = 0
+    # Sum and count of each segment's non-NaN points (the SD's mean), in index order.
+    seg_sum = 0.0
+    seg_count = 0
+    if not np.isnan(grid[0]):
+        seg_sum += grid[0]
+        seg_count += 1
     for k in range(1, n + 1):
         if k < n and np.isnan(grid[k]):
             continue
         if k == n or (k - last_valid) * MAGE_GRID > MAGE_MAX_GAP:
             seg_hi = last_valid + 1
             plus, minus = _mage_segment(
-                grid, seg_lo, seg_hi, ma_s, ma_l, cross[0], cross_type, minmax
-            )
+                grid, seg_lo, seg_hi, seg_sum, seg_count, ma_s, ma_l, cnt_s, cnt_l, cross[0],
+                cross_type, minmax,
+            )  # fmt: skip
             hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
             if not np.isnan(plus):
                 weighted += plus * hours
@@ -604,13 +838,223 @@ def patient_mage(
                 weighted += minus * hours
                 weight += hours
             seg_lo = k
+            seg_sum = 0.0
+            seg_count = 0
+        if k < n:
+            seg_sum += grid[k]
+            seg_count += 1
         last_valid = k
     if weight == 0.0:
         return np.nan
     return weighted / weight
 
 
-@njit(cache=True, nogil=True)
+def _odd_even_merge_pairs(n: int) -> list[tuple[int, int]]:
+    """Comparators (i, j), i < j, of Batcher's odd-even merge sort of n = 2**k inputs."""
+    pairs = []
+    p = 1
+    while p < n:
+        step = p
+        while step >= 1:
+            for j in range(step % p, n - step, 2 * step):
+                for i in range(min(step, n - j - step)):
+                    if (i + j) // (2 * p) == (i + j + step) // (2 * p):
+                        pairs.append((i + j, i + j + step))
+            step //= 2
+        p *= 2
+    return pairs
+
+
+# AGP slots hold one reading per day of the window: up to 15 for 14 days. Such slots are sorted
+# together, 288 at a time, by a sorting network (63 branch-free compare-exchanges that the
+# compiler vectorises across slots); a patient with a fuller slot takes the general path.
+NET_SIZE = 16
+SORT_NET = np.array(_odd_even_merge_pairs(NET_SIZE), dtype=np.int64)
+
+
+def _quantile_table(size: int) -> tuple[np.ndarray, np.ndarray]:
+    # For n sorted values and each AGP quantile: the lower index k and the weight h - k of
+    # type7_quantile (k = n - 1 with weight 0 where it returns the last value), same arithmetic.
+    index = np.zeros((size + 1, len(AGP_QUANTILES)), dtype=np.int64)
+    weight = np.zeros((size + 1, len(AGP_QUANTILES)))
+    for n in range(1, size + 1):
+        for q, quantile in enumerate(AGP_QUANTILES):
+            h = (n - 1) * quantile
+            k = int(np.floor(h))
+            if k + 1 >= n:
+                index[n, q] = n - 1
+                weight[n, q] = -1.0  # marker: the last value itself
+            else:
+                index[n, q] = k
+                weight[n, q] = h - k
+    return index, weight
+
+
+Q_INDEX, Q_WEIGHT = _quantile_table(NET_SIZE)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _agp_network(g16: np.ndarray, slot_count: np.ndarray, p: int, agp: np.ndarray) -> None:
+    # g16[row * 288 + slot] holds slot's values in rows 0..count-1; pad, sort every column with
+    # the network, read the type-7 quantiles.
+    for row in range(NET_SIZE):
+        values = g16[row * N_SLOTS : row * N_SLOTS + N_SLOTS]
+        for s in range(N_SLOTS):
+            values[s] = np.inf if row >= slot_count[s] else values[s]
+    for c in range(SORT_NET.shape[0]):
+        row_a = g16[SORT_NET[c, 0] * N_SLOTS : SORT_NET[c, 0] * N_SLOTS + N_SLOTS]
+        row_b = g16[SORT_NET[c, 1] * N_SLOTS : SORT_NET[c, 1] * N_SLOTS + N_SLOTS]
+        for s in range(N_SLOTS):
+            x = row_a[s]
+            y = row_b[s]
+            row_a[s] = y if y < x else x
+            row_b[s] = x if y < x else y
+    for s in range(N_SLOTS):
+        n = slot_count[s]
+        for q in range(5):
+            if n == 0:
+                agp[p, q, s] = np.nan
+                continue
+            k = Q_INDEX[n, q]
+            below = g16[k * N_SLOTS + s]
+            w = Q_WEIGHT[n, q]
+            if w < 0.0:
+                agp[p, q, s] = below
+            else:
+                agp[p, q, s] = below + w * (g16[(k + 1) * N_SLOTS + s] - below)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hourly_from_histogram(
+    hour_hist: np.ndarray,
+    slot_count: np.ndarray,
+    r_min: int,
+    r_max: int,
+    hour_q: np.ndarray,
+) -> None:
+    # hour_hist[h * HIST_BINS + g]: readings of local hour h equal to g mg/dL (integer input),
+    # so the k-th smallest is the bin where the cumulative count passes k. Clears the bins.
+    lo_pos = np.empty(5, dtype=np.int64)
+    lo_val = np.empty(5)
+    hi_val = np.empty(5)
+    for h in range(N_HOURS):
+        n = 0
+        for s in range(h * 12, h * 12 + 12):
+            n += slot_count[s]
+        if n == 0:
+            for q in range(5):
+                hour_q[q, h] = np.nan
+            continue
+        for q in range(5):
+            hq = (n - 1) * AGP_QUANTILES[q]
+            lo_pos[q] = int(np.floor(hq))
+        base = h * HIST_BINS
+        cum = 0
+        t_lo = 0
+        t_hi = 0
+        for b in range(r_min, r_max + 1):
+            c = hour_hist[base + b]
+            if c == 0:
+                continue
+            hour_hist[base + b] = 0
+            cum += c
+            while t_lo < 5 and lo_pos[t_lo] < cum:
+                lo_val[t_lo] = b
+                t_lo += 1
+            while t_hi < 5 and min(lo_pos[t_hi] + 1, n - 1) < cum:
+                hi_val[t_hi] = b
+                t_hi += 1
+        for q in range(5):
+            hq = (n - 1) * AGP_QUANTILES[q]
+            k = lo_pos[q]
+            if k + 1 >= n:
+                hour_q[q, h] = lo_val[q]
+            else:
+                below = lo_val[q]
+                hour_q[q, h] = below + (hq - k) * (hi_val[q] - below)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _agp_sorted(
+    values: np.ndarray,
+    lo: int,
+    n: int,
+    rounded: np.ndarray,
+    slot_of: np.ndarray,
+    slot_count: np.ndarray,
+    order: np.ndarray,
+    by_slot: np.ndarray,
+    by_hour: np.ndarray,
+    hist: np.ndarray,
+    p: int,
+    agp: np.ndarray,
+    hour_q: np.ndarray,
+) -> None:
+    # General AGP path (non-integer values, or a slot with more than NET_SIZE readings):
+    # counting sort by integer bin, then a stable scatter into slots and hours, so every slot's
+    # (hour's) values come out sorted (an insertion pass fixes non-integer values).
+    hist[:] = 0
+    for k in range(n):
+        hist[min(max(rounded[k], 0), HIST_BINS - 1) + 1] += 1
+    for b in range(HIST_BINS):
+        hist[b + 1] += hist[b]
+    for k in range(n):
+        b = min(max(rounded[k], 0), HIST_BINS - 1)
+        order[hist[b]] = k
+        hist[b] += 1
+    slot_pos = np.empty(N_SLOTS + 1, dtype=np.int64)
+    hour_pos = np.empty(N_HOURS + 1, dtype=np.int64)
+    slot_pos[0] = 0
+    for s in range(N_SLOTS):
+        slot_pos[s + 1] = slot_pos[s] + slot_count[s]
+    for h in range(N_HOURS + 1):
+        hour_pos[h] = slot_pos[h * 12]
+    for k in range(n):
+        j = order[k]
+        s = slot_of[j]
+        v = values[lo + j]
+        by_slot[slot_pos[s]] = v
+        slot_pos[s] += 1
+        h = s // 12
+        by_hour[hour_pos[h]] = v
+        hour_pos[h] += 1
+    # slot_pos[s] now holds the end of slot s; hour_pos[h] the end of hour h.
+    s_lo = 0
+    for s in range(N_SLOTS):
+        s_hi = slot_pos[s]
+        _insertion_fix(by_slot, s_lo, s_hi)
+        for q in range(5):
+            agp[p, q, s] = type7_quantile(by_slot, s_lo, s_hi, AGP_QUANTILES[q])
+        s_lo = s_hi
+    h_lo = 0
+    for h in range(N_HOURS):
+        h_hi = hour_pos[h]
+        _insertion_fix(by_hour, h_lo, h_hi)
+        for q in range(5):
+            hour_q[q, h] = type7_quantile(by_hour, h_lo, h_hi, AGP_QUANTILES[q])
+        h_lo = h_hi
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _valid_readings(
+    values: np.ndarray, times: np.ndarray, offsets: np.ndarray, a: int, b: int
+) -> bool:
+    # Readings [a, b): positive finite values, offsets within UTC-12:00..UTC+14:00, times
+    # strictly increasing (what api.prepare guarantees).
+    bad = 0
+    for i in range(a, b):
+        v = values[i]
+        bad += not ((v > 0.0) & (v < np.inf))
+        bad += int(
+            np.uint64(offsets[i] - MIN_OFFSET_SECONDS // 60)
+            > np.uint64((MAX_OFFSET_SECONDS - MIN_OFFSET_SECONDS) // 60)
+        )
+    for i in range(a + 1, b):
+        bad += times[i] <= times[i - 1]
+    return bad == 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def cohort_chunk(
     values: np.ndarray,
     times: np.ndarray,
@@ -635,91 +1079,134 @@ def cohort_chunk(
     day_in_range: np.ndarray,
     day_first: np.ndarray,
     day_last: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, int]:
+    validate: bool,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     """All metrics of patients ``[p0, p1)`` over the window ``[start, end)`` (epoch s UTC).
 
-    Writes rows p of the per-patient outputs (callers give each chunk disjoint rows):
-    ``istats``/``fstats`` (columns I_*/F_*), ``agp`` (p, 5, 288) type-7 quantiles
-    ``AGP_QUANTILES`` per local 5-min slot, ``agp_days`` (p, 288) distinct local days per slot,
-    ``hourly`` (p, 5, 24) pooled hourly quantiles after 1-4-1 smoothing, and per local day
-    column ``d`` (local day number ``day_base + d``, ``day_base = (start - 12 h) // 86400``):
-    readings, glucose sum, readings 70-180, index of the first and last reading.
-    Returns this chunk's episode rows (int columns E_*, extreme mg/dL, number of rows).
+    Writes rows p of the per-patient outputs (callers give each chunk disjoint rows; the
+    ``day_*`` arrays must be zero): ``istats``/``fstats`` (columns I_*/F_*), ``agp`` (p, 5, 288)
+    type-7 quantiles ``AGP_QUANTILES`` per local 5-min slot, ``agp_days`` (p, 288) distinct local
+    days per slot, ``hourly`` (p, 5, 24) pooled hourly quantiles after 1-4-1 smoothing, and per
+    local day column ``d`` (local day number ``day_base + d``, ``day_base = (start - 12 h) //
+    86400``): readings, glucose sum, readings 70-180, index of the first and last reading.
+
+    With ``validate`` each patient's readings are checked first (values positive and finite,
+    offsets within UTC-12:00..UTC+14:00, times strictly increasing); the chunk stops at the first
+    patient that fails. Returns this chunk's episode rows (int columns E_*, extreme mg/dL,
+    number of rows) and the failing patient (-1 if none).
     """
     day_base = (start + MIN_OFFSET_SECONDS) // DAY_SECONDS
     n_days = day_count.shape[1]
     n_slots_window = (end - start + SLOT_SECONDS - 1) // SLOT_SECONDS
+    min_offset = MIN_OFFSET_SECONDS // 60
+    max_offset = MAX_OFFSET_SECONDS // 60
+    # Per-chunk scratch, sized to the longest patient: nothing is allocated per patient.
     max_n = 1
     for p in range(p0, p1):
         max_n = max(max_n, indptr[p + 1] - indptr[p])
     rounded = np.empty(max_n, dtype=np.int64)
+    classes = np.zeros(max_n + 8 - max_n % 8, dtype=np.uint8)
     slot_of = np.empty(max_n, dtype=np.int64)
     order = np.empty(max_n, dtype=np.int64)
     by_slot = np.empty(max_n)
     by_hour = np.empty(max_n)
     hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
-    slot_pos = np.zeros(N_SLOTS + 1, dtype=np.int64)
-    hour_pos = np.zeros(N_HOURS + 1, dtype=np.int64)
+    g16 = np.empty(NET_SIZE * N_SLOTS)
+    slot_count = np.zeros(N_SLOTS, dtype=np.int64)
+    hour_hist = np.zeros(N_HOURS * HIST_BINS, dtype=np.int32)
     last_day = np.empty(N_SLOTS, dtype=np.int64)
-    hour_q = np.empty(N_HOURS)
+    hour_q = np.empty((5, N_HOURS))
     mage_len = 16
     mage_grid = np.empty(mage_len)
-    mage_scratch = np.empty((3, mage_len))
+    mage_scratch = np.empty((5, mage_len))
     mage_cross = np.empty((2, mage_len), dtype=np.int64)
     pat_int = np.empty((N_KINDS * max_n, 3), dtype=np.int64)
     pat_ext = np.empty(N_KINDS * max_n)
+    pat_key = np.empty(N_KINDS * max_n, dtype=np.int64)
     ep_int = np.empty((64, N_ECOLS), dtype=np.int64)
     ep_ext = np.empty(64)
     n_ep = 0
     for p in range(p0, p1):
         i0 = indptr[p]
         i1 = indptr[p + 1]
+        # Binary search is monotone in the key for any array, so lo <= hi even before the
+        # order of the times has been checked.
         lo = i0 + np.searchsorted(times[i0:i1], start)
         hi = i0 + np.searchsorted(times[i0:i1], end)
         n = hi - lo
+        # Readings outside the window, and the pairs across its edges (the window's own readings
+        # are checked in pass 1).
+        if validate and not (
+            _valid_readings(values, times, offsets, i0, min(lo + 1, i1))
+            and _valid_readings(values, times, offsets, max(hi - 1, i0), i1)
+        ):
+            return ep_int, ep_ext, n_ep, p
         for c in range(N_ICOLS):
             istats[p, c] = 0
         istats[p, I_N] = n
         for c in range(N_FCOLS):
             fstats[p, c] = np.nan
-        hist[:] = 0
-        slot_pos[:] = 0
-        last_day[:] = -(1 << 62)
         agp_days[p, :] = 0
         if n == 0:
             agp[p, :, :] = np.nan
             hourly[p, :, :] = np.nan
             continue
-        # Pass 1: sums, ranges, risk, wear, days, slot/bin keys for the AGP sort.
-        shift = values[lo]  # shifted sums keep the variance accurate
-        s1 = 0.0
-        s2 = 0.0
-        rl_sum = 0.0
-        rh_sum = 0.0
+        # 0-based views: loops from 0 compile without negative-index handling (and vectorise).
+        vv = values[lo:hi]
+        tt = times[lo:hi]
+        oo = offsets[lo:hi]
+        rr = rounded[:n]
+        cls = classes[:n]
+        so = slot_of[:n]
+        # Pass 1 (branch-free, vectorised): validity, rounding, consensus ranges on the reading
+        # rounded half-to-even to integer mg/dL (docs/analytics.md "Range boundaries").
+        bad = 0
+        non_integer = 0
         lt54 = 0
         lt70 = 0
         le180 = 0
         le250 = 0
         below_t = 0
         above_t = 0
-        active = 0
-        prev_wear_slot = -1
-        for i in range(lo, hi):
-            v = values[i]
-            t = times[i]
-            d = v - shift
-            s1 += d
-            s2 += d * d
-            # Consensus ranges on the reading rounded half-to-even to integer mg/dL
-            # (docs/analytics.md "Range boundaries").
+        r_min = HIST_BINS - 1
+        r_max = 0
+        for k in range(n):
+            v = vv[k]
+            bad += not ((v > 0.0) & (v < np.inf))
+            bad += int(np.uint64(oo[k] - min_offset) > np.uint64(max_offset - min_offset))
             r = int(np.rint(v))
-            rounded[i - lo] = r
+            rr[k] = r
+            non_integer += (v != r) | (r >= HIST_BINS)
+            rb = min(r, HIST_BINS - 1)
+            r_min = min(r_min, rb)
+            r_max = max(r_max, rb)
             lt54 += r < 54
             lt70 += r < 70
             le180 += r <= 180
             le250 += r <= 250
+            cls[k] = (
+                (r < 54) * BIT_LT54 + (r < 70) * BIT_LT70 + (r > 180) * BIT_GT180
+                + (r > 250) * BIT_GT250
+            )  # fmt: skip
             below_t += r < target_low
             above_t += r > target_high
+        if validate:
+            for k in range(1, n):
+                bad += tt[k] <= tt[k - 1]
+            if bad:
+                return ep_int, ep_ext, n_ep, p
+        # Pass 2: sums (in reading order) and Kovatchev risk.
+        shift = values[lo]  # shifted sums keep the variance accurate
+        s1 = 0.0
+        s2 = 0.0
+        rl_sum = 0.0
+        rh_sum = 0.0
+        for k in range(n):
+            v = vv[k]
+            d = v - shift
+            s1 += d
+            s2 += d * d
+            r = rr[k]
             if v == r and 0 < r < risk_low.shape[0]:
                 rl_sum += risk_low[r]
                 rh_sum += risk_high[r]
@@ -727,26 +1214,63 @@ def cohort_chunk(
                 rl, rh = risk_terms(v)
                 rl_sum += rl
                 rh_sum += rh
-            wear_slot = (t - start) // SLOT_SECONDS
+        # Pass 3: wear slots, local days and AGP slots. Divisions by constants on non-negative
+        # numbers (unsigned) and the local day tracked incrementally (times are sorted).
+        slot_count[:] = 0
+        last_day[:] = -(1 << 62)
+        active = 0
+        prev_wear_slot = -1
+        day = 0
+        day_lo = 1 << 62
+        # The current local day's accumulators live in registers; stored when the day changes.
+        cur_col = -1
+        run_count = 0
+        run_sum = 0.0
+        run_in_range = 0
+        run_last = 0
+        for k in range(n):
+            t = tt[k]
+            wear_slot = int(np.uint64(t - start) // np.uint64(SLOT_SECONDS))
             if wear_slot != prev_wear_slot:
                 active += 1
                 prev_wear_slot = wear_slot
-            loc = t + offsets[i] * 60
-            day = loc // DAY_SECONDS
-            slot = (loc - day * DAY_SECONDS) // SLOT_SECONDS
-            slot_of[i - lo] = slot
-            slot_pos[slot + 1] += 1
+            loc = t + oo[k] * 60
+            if loc < day_lo or loc - day_lo >= DAY_SECONDS:
+                day = loc // DAY_SECONDS
+                day_lo = day * DAY_SECONDS
+            slot = int(np.uint64(loc - day_lo) // np.uint64(SLOT_SECONDS))
+            v = vv[k]
+            r = rr[k]
+            so[k] = slot
+            c = slot_count[slot]
+            g16[min(c, NET_SIZE - 1) * N_SLOTS + slot] = v
+            slot_count[slot] = c + 1
             if last_day[slot] != day:
                 last_day[slot] = day
                 agp_days[p, slot] += 1
-            hist[min(max(r, 0), HIST_BINS - 1) + 1] += 1
+            hour_hist[(slot // 12) * HIST_BINS + min(r, HIST_BINS - 1)] += 1
             dcol = min(max(day - day_base, 0), n_days - 1)
-            if day_count[p, dcol] == 0:
-                day_first[p, dcol] = i
-            day_count[p, dcol] += 1
-            day_sum[p, dcol] += v
-            day_in_range[p, dcol] += (r >= 70) & (r <= 180)
-            day_last[p, dcol] = i
+            if dcol != cur_col:
+                if cur_col >= 0:
+                    day_count[p, cur_col] = run_count
+                    day_sum[p, cur_col] = run_sum
+                    day_in_range[p, cur_col] = run_in_range
+                    day_last[p, cur_col] = run_last
+                cur_col = dcol
+                run_count = day_count[p, dcol]
+                if run_count == 0:
+                    day_first[p, dcol] = lo + k
+                run_sum = day_sum[p, dcol]
+                run_in_range = day_in_range[p, dcol]
+            run_count += 1
+            run_sum += v
+            run_in_range += (r >= 70) & (r <= 180)
+            run_last = lo + k
+        day_count[p, cur_col] = run_count
+        day_sum[p, cur_col] = run_sum
+        day_in_range[p, cur_col] = run_in_range
+        day_last[p, cur_col] = run_last
+        all_integer = non_integer == 0
         mean = shift + s1 / n
         fstats[p, F_MEAN] = mean
         if n > 1:
@@ -766,47 +1290,29 @@ def cohort_chunk(
         for dcol in range(n_days):
             days += day_count[p, dcol] > 0
         istats[p, I_DAYS] = days
-        # AGP: counting sort by integer bin, then a stable scatter into slots and hours, so every
-        # slot's (hour's) values come out sorted (exactly so for integer mg/dL).
-        for b in range(HIST_BINS):
-            hist[b + 1] += hist[b]
-        for k in range(n):
-            b = min(max(rounded[k], 0), HIST_BINS - 1)
-            order[hist[b]] = k
-            hist[b] += 1
+        # AGP. Integer mg/dL with at most NET_SIZE readings per slot (device data, <= 15 days):
+        # sorting network per slot, integer histogram per hour. Otherwise the general sort.
+        max_count = 0
         for s in range(N_SLOTS):
-            slot_pos[s + 1] += slot_pos[s]
-        for h in range(N_HOURS):
-            hour_pos[h] = slot_pos[h * 12]
-        hour_pos[N_HOURS] = n
-        for k in range(n):
-            j = order[k]
-            s = slot_of[j]
-            v = values[lo + j]
-            by_slot[slot_pos[s]] = v
-            slot_pos[s] += 1
-            h = s // 12
-            by_hour[hour_pos[h]] = v
-            hour_pos[h] += 1
-        # slot_pos[s] now holds the end of slot s; hour_pos[h] the end of hour h.
-        s_lo = 0
-        for s in range(N_SLOTS):
-            s_hi = slot_pos[s]
-            _insertion_fix(by_slot, s_lo, s_hi)
-            for q in range(5):
-                agp[p, q, s] = type7_quantile(by_slot, s_lo, s_hi, AGP_QUANTILES[q])
-            s_lo = s_hi
-        for q in range(5):
-            h_lo = 0
+            max_count = max(max_count, slot_count[s])
+        if all_integer and max_count <= NET_SIZE:
+            _agp_network(g16, slot_count, p, agp)
+            _hourly_from_histogram(hour_hist, slot_count, r_min, r_max, hour_q)
+        else:
             for h in range(N_HOURS):
-                h_hi = hour_pos[h]
-                if q == 0:
-                    _insertion_fix(by_hour, h_lo, h_hi)
-                hour_q[h] = type7_quantile(by_hour, h_lo, h_hi, AGP_QUANTILES[q])
-                h_lo = h_hi
-            hourly[p, q, :] = smooth_cyclic_141(hour_q)
+                hour_hist[h * HIST_BINS + r_min : h * HIST_BINS + r_max + 1] = 0
+            _agp_sorted(
+                values, lo, n, rounded, slot_of, slot_count, order, by_slot, by_hour, hist, p,
+                agp, hour_q,
+            )  # fmt: skip
+        for q in range(5):
+            _smooth_into(hour_q[q], hourly[p, q])
         # Episodes (2023 consensus) on the rounded values.
-        found = patient_episodes(values, times, rounded, lo, hi, sample_interval, pat_int, pat_ext)
+        # The class bytes beyond n stay zero for the 8-at-a-time search.
+        classes[n : n + 8 - n % 8] = 0
+        found = patient_episodes(
+            values, times, rounded, classes, lo, hi, sample_interval, pat_int, pat_ext, pat_key
+        )
         while n_ep + found > ep_int.shape[0]:
             ep_int, ep_ext = _grow(ep_int, ep_ext)
         for e in range(found):
@@ -825,7 +1331,7 @@ def cohort_chunk(
         if grid_n > mage_len:
             mage_len = max(grid_n, 2 * mage_len)
             mage_grid = np.empty(mage_len)
-            mage_scratch = np.empty((3, mage_len))
+            mage_scratch = np.empty((5, mage_len))
             mage_cross = np.empty((2, mage_len), dtype=np.int64)
         fstats[p, F_MAGE] = patient_mage(values, times, lo, hi, mage_grid, mage_scratch, mage_cross)
-    return ep_int, ep_ext, n_ep
+    return ep_int, ep_ext, n_ep, -1
