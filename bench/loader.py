@@ -3,6 +3,8 @@
 
 Prints the median of a few runs of:
 * ``load_cgm``: one ordered query into the ragged numpy arrays;
+* the same query through the bare DBAPI cursor into one numpy array (the floor a leaner loader
+  could approach);
 * ``refresh_summaries(periods=(14,))``: load + cohort metrics per preset + upsert of 1,000 rows.
 
 Usage: python bench/loader.py [--patients N] [--days D] [--runs R] [--pg URL | --no-pg]
@@ -124,7 +126,28 @@ def median_seconds(run: Callable[[], object], runs: int) -> float:
     return statistics.median(samples)
 
 
-def measure(engine: sa.Engine, ids: list[int], days: int, runs: int) -> tuple[float, float, int]:
+def load_raw(engine: sa.Engine, ids: list[int], start: int, end: int) -> np.ndarray:
+    """The floor for the same query: the DBAPI cursor straight into one numpy array, with no
+    SQLAlchemy rows (what a leaner loader could reach)."""
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    id_list = ",".join(str(int(i)) for i in ids)  # integers only: safe to inline
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(
+            f"SELECT patient_id, time, utc_offset, glucose FROM cgm_reading "
+            f"WHERE patient_id IN ({id_list}) AND time >= {mark} AND time < {mark} "
+            "ORDER BY patient_id, time, id",
+            (start, end),
+        )
+        return np.array(cursor.fetchall(), dtype=np.float64)
+    finally:
+        raw.close()
+
+
+def measure(
+    engine: sa.Engine, ids: list[int], days: int, runs: int
+) -> tuple[float, float, float, int]:
     start = END - days * 86_400
 
     def load() -> object:
@@ -140,7 +163,12 @@ def measure(engine: sa.Engine, ids: list[int], days: int, runs: int) -> tuple[fl
     data = load()
     n_rows = int(data.indptr[-1])  # type: ignore[attr-defined]
     refresh()  # first call: warms the connection and the statement caches
-    return median_seconds(load, runs), median_seconds(refresh, runs), n_rows
+    return (
+        median_seconds(load, runs),
+        median_seconds(lambda: load_raw(engine, ids, start, END), runs),
+        median_seconds(refresh, runs),
+        n_rows,
+    )
 
 
 def main() -> None:
@@ -152,7 +180,7 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args()
     print(f"numba kernels ready in {warm_up():.2f} s")
-    results: dict[str, tuple[float, float, int, float]] = {}
+    results: dict[str, tuple[float, float, float, int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
         t0 = time.perf_counter()
@@ -180,11 +208,14 @@ def main() -> None:
     print(
         f"\n{args.patients} patients x {args.days} days of 5-min CGM; median of {args.runs} runs\n"
     )
-    print(f"{'':12} {'rows':>10} {'load_cgm':>10} {'rows/s':>12} {'refresh':>10} {'fill':>8}")
-    for engine_name, (load_s, refresh_s, n_rows, fill) in results.items():
+    print(
+        f"{'':12} {'rows':>10} {'load_cgm':>10} {'rows/s':>12} {'DBAPI floor':>12} "
+        f"{'refresh':>10} {'fill':>8}"
+    )
+    for engine_name, (load_s, raw_s, refresh_s, n_rows, fill) in results.items():
         print(
             f"{engine_name:12} {n_rows:>10,} {load_s:>9.2f}s {n_rows / load_s:>12,.0f} "
-            f"{refresh_s:>9.2f}s {fill:>7.1f}s"
+            f"{raw_s:>11.2f}s {refresh_s:>9.2f}s {fill:>7.1f}s"
         )
 
 
