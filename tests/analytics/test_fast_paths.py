@@ -1,0 +1,134 @@
+"""The kernels' fast paths against their general counterparts and the pure-Python reference.
+
+The cohort kernels take shortcuts that must not change any number: input validation inside the
+kernels instead of ``api.prepare``, a sorting network for AGP slots of integer readings (the
+general sort otherwise), and episode objects built in bulk.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from clinic_portal.analytics import api
+from clinic_portal.analytics import kernels as k
+from tests.analytics.test_kernels import START, check_against_reference
+
+DAY = 86_400
+
+
+def test_sorting_network_sorts_every_zero_one_input():
+    # 0-1 principle (Knuth, TAOCP 5.3.4): a comparator network that sorts all 2**n zero-one
+    # sequences sorts every sequence.
+    columns = np.array(list(itertools.product((0.0, 1.0), repeat=k.NET_SIZE))).T.copy()
+    for a, b in k.SORT_NET:
+        lo = np.minimum(columns[a], columns[b])
+        columns[b] = np.maximum(columns[a], columns[b])
+        columns[a] = lo
+    assert np.all(np.diff(columns, axis=0) >= 0)
+
+
+def _cohort(rng, n_patients, days, step, fractional=False):
+    patients = []
+    for _ in range(n_patients):
+        m = days * DAY // step
+        t = START + np.arange(m) * step
+        keep = rng.random(m) > 0.05
+        g = np.clip(np.rint(150 + np.cumsum(rng.normal(0, 8, m))), 39, 401)
+        if fractional:
+            g = g + rng.choice([0.0, 0.25, 0.5], m)
+        patients.append((g[keep], t[keep], np.full(int(keep.sum()), 60, dtype=np.int64)))
+    return patients
+
+
+@pytest.mark.parametrize(
+    ("days", "step", "fractional"),
+    [
+        (3, 300, False),  # integer readings, <= 16 per slot: sorting network + histogram
+        (3, 300, True),  # non-integer readings: general sort
+        (4, 60, False),  # 1-min readings, 20 per slot: general sort
+        (18, 300, False),  # 18 days, 18 per slot: general sort
+    ],
+)
+def test_agp_paths_match_reference(days, step, fractional):
+    rng = np.random.default_rng(days * step + fractional)
+    check_against_reference(_cohort(rng, 2, days, step, fractional), end=START + days * DAY + DAY)
+
+
+def _flat(patients):
+    values = np.concatenate([p[0] for p in patients])
+    times = np.concatenate([p[1] for p in patients])
+    offsets = np.concatenate([p[2] for p in patients])
+    indptr = np.concatenate([[0], np.cumsum([len(p[0]) for p in patients])]).astype(np.int64)
+    return values, times, offsets, indptr
+
+
+def _same(a: api.CohortResult, b: api.CohortResult) -> None:
+    for name in (
+        "istats", "fstats", "agp", "agp_days", "hourly", "day_count", "day_sum",
+        "day_in_range", "day_first", "day_last", "episode_rows", "episode_extreme",
+    ):  # fmt: skip
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("defect", ["clean", "nan", "unsorted", "duplicate", "outside"])
+def test_validation_in_kernels_equals_prepare(defect):
+    rng = np.random.default_rng(3)
+    values, times, offsets, indptr = _flat(_cohort(rng, 3, 2, 300))
+    if defect == "nan":
+        values[indptr[1] + 5] = np.nan
+    elif defect == "unsorted":
+        times[[indptr[2] + 3, indptr[2] + 4]] = times[[indptr[2] + 4, indptr[2] + 3]]
+    elif defect == "duplicate":
+        times[indptr[1] + 7] = times[indptr[1] + 6]
+    elif defect == "outside":  # unsorted readings outside the window only
+        times[:2] = [START - 100, START - 200]
+    end = START + 2 * DAY
+    fast = api.compute_cohort(values, times, offsets, indptr, start=START + 600, end=end)
+    prepared = api.prepare(values, times, offsets, indptr)
+    general = api.compute_cohort(prepared, None, None, None, start=START + 600, end=end)
+    _same(fast, general)
+    assert (fast.data.values is values) == (defect == "clean")  # clean input is not copied
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"values": -1.0}, "positive"),
+        ({"values": np.inf}, "positive"),
+        ({"offsets": 900}, "utc_offsets"),
+    ],
+)
+def test_invalid_readings_raise_through_the_fast_path(patch, message):
+    rng = np.random.default_rng(4)
+    values, times, offsets, indptr = _flat(_cohort(rng, 2, 1, 300))
+    if "values" in patch:
+        values[indptr[1] + 2] = patch["values"]
+    else:
+        offsets[indptr[1] + 2] = patch["offsets"]
+    with pytest.raises(ValueError, match=message):
+        api.compute_cohort(values, times, offsets, indptr, start=START, end=START + DAY)
+
+
+def test_bulk_built_episodes_equal_constructed_ones():
+    values = np.array([100.0] * 3 + [60.0] * 4 + [100.0] * 3)
+    times = START + np.arange(values.size) * 300
+    (eps,) = api.episodes(
+        values, times, np.full(values.size, 60), [0, values.size], start=START, end=START + DAY
+    )
+    (e,) = eps
+    built = api.Episode(
+        kind=api.EpisodeKind.HYPO_L1,
+        start=START + 900,
+        end=START + 2100,
+        duration=1200,
+        extreme=60.0,
+        level=1,
+        extended=False,
+        utc_offset=60,
+        n_readings=4,
+    )
+    assert e == built and hash(e) == hash(built) and repr(e) == repr(built)
+    assert e.in_units("mmol/L").extreme == pytest.approx(60.0 / 18.01559)
