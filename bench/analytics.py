@@ -15,6 +15,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -87,7 +88,7 @@ def _run_episodes(qualifies: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     closes = ~run_q & long_run
     # An episode: a long qualifying run with a long non-qualifying run (or a new patient row)
     # since the previous episode began.
-    closed_before = np.cumsum(closes) - closes
+    closed_before: np.ndarray = np.cumsum(closes) - closes
     cand = np.flatnonzero(begins)
     new_row = np.ones(cand.size, dtype=bool)
     new_row[1:] = row[cand[1:]] != row[cand[:-1]]
@@ -155,7 +156,7 @@ def numpy_metrics(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> 
         / (4 + ~np.isnan(prev) + ~np.isnan(nxt)),
     )
     rgrid = np.rint(grid)
-    episodes = {}
+    episodes: dict[str, object] = {}
     for name, mask, sign in (
         ("hypo_l1", rgrid < 70, 1),
         ("hypo_l2", rgrid < 54, 1),
@@ -171,9 +172,9 @@ def numpy_metrics(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> 
         if name == "hypo_l1":
             long = (last - first + 1) >= 25  # > 120 min
             episodes["hypo_extended"] = (pat[long], first[long], last[long])
-    high = np.cumsum(np.nan_to_num(rgrid) > 250, axis=1)
-    window = high[:, 23:] - np.pad(high, ((0, 0), (1, 0)))[:, :-24]
-    hit = window >= 18
+    high: np.ndarray = np.cumsum(np.nan_to_num(rgrid) > 250, axis=1)
+    window: np.ndarray = high[:, 23:] - np.pad(high, ((0, 0), (1, 0)))[:, :-24]
+    hit: np.ndarray = window >= 18
     episodes["hyper_extended"] = (hit[:, 1:] & ~hit[:, :-1]).sum(axis=1) + hit[:, 0]
     return {
         "mean": mean,
@@ -269,16 +270,15 @@ def main() -> None:
     for n in sizes:
         v, t, o, ip = make_cohort(n, seed=n)
 
-        def from_long(v=v, t=t, o=o, ip=ip) -> api.CohortResult:  # type: ignore[no-untyped-def]
-            return api.compute_cohort(v, t, o, ip, start=START, end=end)
-
-        result = from_long()  # warm-up at this size (first-touch of the output pages)
-        numba_s, numba_cpu = timed(from_long, runs)
-        objects_s, _ = timed(lambda r=result: api.metrics_from_cohort(r), runs)
+        result = api.compute_cohort(v, t, o, ip, start=START, end=end)  # warm-up at this size
+        numba_s, numba_cpu = timed(
+            partial(api.compute_cohort, v, t, o, ip, start=START, end=end), runs
+        )
+        objects_s, _ = timed(partial(api.metrics_from_cohort, result), runs)
         numpy_metrics(v, t, ip)
-        numpy_s, _ = timed(lambda v=v, t=t, ip=ip: numpy_metrics(v, t, ip), runs)
+        numpy_s, _ = timed(partial(numpy_metrics, v, t, ip), runs)
         blob = np.ones((v.nbytes + t.nbytes + o.nbytes) // 8)
-        floor_s, _ = timed(lambda b=blob: np.sum(b), max(20, runs))
+        floor_s, _ = timed(partial(np.sum, blob), max(20, runs))
         print(
             f"{n:>9} {v.shape[0]:>11,} {numba_s:>9.4f} {numba_cpu:>9.4f} {objects_s:>9.3f} "
             f"{numpy_s:>9.3f} {floor_s * 1e3:>9.2f} {numpy_s / numba_s:>11.1f} "

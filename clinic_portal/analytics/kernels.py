@@ -693,14 +693,21 @@ def _mage_segment(
     cross_type[nc] = 1 if d > 0 else 0  # 1 = relative max, 0 = relative min
     nc += 1
     d_cross = d
-    dp = d
-    gl_prev_nan = np.isnan(gl[lo])
-    for i in range(lo + 1, hi):
-        d = ma_s[i] - ma_l[i]
-        d = np.nan if d == 0.0 else d
-        gl_nan = np.isnan(gl[i])
-        if not np.isnan(d):
-            if not (gl_nan or gl_prev_nan or np.isnan(dp)):
+    if seg_count == n:
+        # No missing grid point: only a sign change or a zero delta (missing) can matter, so
+        # the rules run only there; delta is computed first in a vectorised loop (cnt_s is
+        # free by now).
+        delta = cnt_s
+        for i in range(n):
+            delta[i] = ma_s[i] - ma_l[i]
+        for i in range(1, n):
+            if delta[i] * delta[i - 1] > 0.0:
+                continue
+            d = delta[i]
+            if d == 0.0:
+                continue
+            dp = delta[i - 1]
+            if dp != 0.0:
                 if d * dp < 0:
                     cross[nc] = i
                     cross_type[nc] = 0 if d < dp else 1
@@ -711,8 +718,28 @@ def _mage_segment(
                 cross_type[nc] = 0 if d < d_cross else 1
                 nc += 1
                 d_cross = d
+        dp = delta[n - 1]
+    else:
         dp = d
-        gl_prev_nan = gl_nan
+        gl_prev_nan = np.isnan(gl[lo])
+        for i in range(lo + 1, hi):
+            d = ma_s[i] - ma_l[i]
+            d = np.nan if d == 0.0 else d
+            gl_nan = np.isnan(gl[i])
+            if not np.isnan(d):
+                if not (gl_nan or gl_prev_nan or np.isnan(dp)):
+                    if d * dp < 0:
+                        cross[nc] = i
+                        cross_type[nc] = 0 if d < dp else 1
+                        nc += 1
+                        d_cross = d
+                elif d * d_cross < 0:
+                    cross[nc] = i
+                    cross_type[nc] = 0 if d < d_cross else 1
+                    nc += 1
+                    d_cross = d
+            dp = d
+            gl_prev_nan = gl_nan
     cross[nc] = hi - 1
     cross_type[nc] = 1 if dp > 0 else 0
     nc += 1
@@ -747,6 +774,23 @@ def _mage_segment(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _close_segment(
+    seg_bounds: np.ndarray,
+    seg_sums: np.ndarray,
+    n_seg: int,
+    seg_lo: int,
+    last_valid: int,
+    seg_sum: float,
+    seg_count: int,
+) -> int:
+    seg_bounds[0, n_seg] = seg_lo
+    seg_bounds[1, n_seg] = last_valid + 1
+    seg_bounds[2, n_seg] = seg_count
+    seg_sums[n_seg] = seg_sum
+    return n_seg + 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def patient_mage(
     values: np.ndarray,
     times: np.ndarray,
@@ -763,8 +807,8 @@ def patient_mage(
     changes) across gaps up to 45 min (grid points inside longer gaps are NaN), the grid is split
     into segments at gaps over 180 min, MAGE+ and MAGE- are computed per segment (Fernandes et
     al. 2022), and the result is the mean of all available segment values weighted by segment
-    duration (iglu ``mage(direction='avg')``). ``grid``, ``scratch`` (5 x len) and ``cross``
-    (2 x len, int64) are caller-owned buffers longer than the grid; NaN when nothing qualifies.
+    duration (iglu ``mage(direction='avg')``). ``grid``, ``scratch`` (6 x len) and ``cross``
+    (5 x len, int64) are caller-owned buffers longer than the grid; NaN when nothing qualifies.
     """
     if hi - lo < 2:
         return np.nan
@@ -779,32 +823,67 @@ def patient_mage(
     lo = 0
     # Grid points in [t_j, t_j+1) take reading j's value or the interpolation towards j + 1.
     # Grid index of the first point at or after t: ceil((t - base) / 300) - 1 with
-    # base = (g0 - 1) * 300 < t, an unsigned division.
+    # base = (g0 - 1) * 300 < t, an unsigned division. The points are written in index order,
+    # so the segments (split where > 180 min pass between present points) and the sums of
+    # their present points (the SD's mean, in index order) are collected on the way.
+    seg_bounds = cross[2:5]  # segment start, end (exclusive), present points
+    seg_sums = scratch[5]
+    n_seg = 0
+    last_valid = 0
+    seg_lo = 0
+    seg_sum = 0.0
+    seg_count = 0
     base = (g0 - 1) * MAGE_GRID
     kb = 0
-    for j in range(lo, hi - 1):
+    for j in range(lo, hi):
         tj = times[j]
-        tn = times[j + 1]
         ka = kb
-        kb = int(np.uint64(tn - base + MAGE_GRID - 1) // np.uint64(MAGE_GRID)) - 1
+        if j + 1 < hi:
+            tn = times[j + 1]
+            kb = int(np.uint64(tn - base + MAGE_GRID - 1) // np.uint64(MAGE_GRID)) - 1
+        else:
+            tn = tj
+            kb = n
         if ka >= kb:
             continue
         vj = values[j]
         if (g0 + ka) * MAGE_GRID == tj:
             grid[ka] = vj
+            if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
+                n_seg = _close_segment(
+                    seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count
+                )
+                seg_lo = ka
+                seg_sum = 0.0
+                seg_count = 0
+            seg_sum += vj
+            seg_count += 1
+            last_valid = ka
             ka += 1
             if ka == kb:
                 continue
+        if j + 1 == hi:
+            break
         if tn - tj <= MAGE_INTER_GAP:
             dv = values[j + 1] - vj
+            if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
+                n_seg = _close_segment(
+                    seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count
+                )
+                seg_lo = ka
+                seg_sum = 0.0
+                seg_count = 0
             for kk in range(ka, kb):
                 w = ((g0 + kk) * MAGE_GRID - tj) / (tn - tj)
-                grid[kk] = vj + w * dv
+                x = vj + w * dv
+                grid[kk] = x
+                seg_sum += x
+            seg_count += kb - ka
+            last_valid = kb - 1
         else:
             for kk in range(ka, kb):
                 grid[kk] = np.nan
-    if times[hi - 1] % MAGE_GRID == 0:
-        grid[n - 1] = values[hi - 1]
+    n_seg = _close_segment(seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count)
     ma_s = scratch[0]
     ma_l = scratch[1]
     minmax = scratch[2]
@@ -813,37 +892,20 @@ def patient_mage(
     cross_type = cross[1]
     weighted = 0.0
     weight = 0.0
-    seg_lo = 0
-    last_valid = 0
-    # Sum and count of each segment's non-NaN points (the SD's mean), in index order.
-    seg_sum = 0.0
-    seg_count = 0
-    if not np.isnan(grid[0]):
-        seg_sum += grid[0]
-        seg_count += 1
-    for k in range(1, n + 1):
-        if k < n and np.isnan(grid[k]):
-            continue
-        if k == n or (k - last_valid) * MAGE_GRID > MAGE_MAX_GAP:
-            seg_hi = last_valid + 1
-            plus, minus = _mage_segment(
-                grid, seg_lo, seg_hi, seg_sum, seg_count, ma_s, ma_l, cnt_s, cnt_l, cross[0],
-                cross_type, minmax,
-            )  # fmt: skip
-            hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
-            if not np.isnan(plus):
-                weighted += plus * hours
-                weight += hours
-            if not np.isnan(minus):
-                weighted += minus * hours
-                weight += hours
-            seg_lo = k
-            seg_sum = 0.0
-            seg_count = 0
-        if k < n:
-            seg_sum += grid[k]
-            seg_count += 1
-        last_valid = k
+    for e in range(n_seg):
+        seg_lo = seg_bounds[0, e]
+        seg_hi = seg_bounds[1, e]
+        plus, minus = _mage_segment(
+            grid, seg_lo, seg_hi, seg_sums[e], seg_bounds[2, e], ma_s, ma_l, cnt_s, cnt_l,
+            cross[0], cross_type, minmax,
+        )  # fmt: skip
+        hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
+        if not np.isnan(plus):
+            weighted += plus * hours
+            weight += hours
+        if not np.isnan(minus):
+            weighted += minus * hours
+            weight += hours
     if weight == 0.0:
         return np.nan
     return weighted / weight
@@ -1118,13 +1180,15 @@ def cohort_chunk(
     hour_q = np.empty((5, N_HOURS))
     mage_len = 16
     mage_grid = np.empty(mage_len)
-    mage_scratch = np.empty((5, mage_len))
-    mage_cross = np.empty((2, mage_len), dtype=np.int64)
+    mage_scratch = np.empty((6, mage_len))
+    mage_cross = np.empty((5, mage_len), dtype=np.int64)
     pat_int = np.empty((N_KINDS * max_n, 3), dtype=np.int64)
     pat_ext = np.empty(N_KINDS * max_n)
     pat_key = np.empty(N_KINDS * max_n, dtype=np.int64)
-    ep_int = np.empty((64, N_ECOLS), dtype=np.int64)
-    ep_ext = np.empty(64)
+    # A patient-fortnight has some 50 episodes (mostly hyper level 1); start near that.
+    ep_cap = max(64, 32 * (p1 - p0))
+    ep_int = np.empty((ep_cap, N_ECOLS), dtype=np.int64)
+    ep_ext = np.empty(ep_cap)
     n_ep = 0
     for p in range(p0, p1):
         i0 = indptr[p]
@@ -1201,19 +1265,28 @@ def cohort_chunk(
         s2 = 0.0
         rl_sum = 0.0
         rh_sum = 0.0
-        for k in range(n):
-            v = vv[k]
-            d = v - shift
-            s1 += d
-            s2 += d * d
-            r = rr[k]
-            if v == r and 0 < r < risk_low.shape[0]:
-                rl_sum += risk_low[r]
-                rh_sum += risk_high[r]
-            else:
-                rl, rh = risk_terms(v)
-                rl_sum += rl
-                rh_sum += rh
+        if non_integer == 0 and r_min > 0 and r_max < risk_low.shape[0]:
+            # Integer mg/dL (device data): every reading takes the table path.
+            for k in range(n):
+                d = vv[k] - shift
+                s1 += d
+                s2 += d * d
+                rl_sum += risk_low[rr[k]]
+                rh_sum += risk_high[rr[k]]
+        else:
+            for k in range(n):
+                v = vv[k]
+                d = v - shift
+                s1 += d
+                s2 += d * d
+                r = rr[k]
+                if v == r and 0 < r < risk_low.shape[0]:
+                    rl_sum += risk_low[r]
+                    rh_sum += risk_high[r]
+                else:
+                    rl, rh = risk_terms(v)
+                    rl_sum += rl
+                    rh_sum += rh
         # Pass 3: wear slots, local days and AGP slots. Divisions by constants on non-negative
         # numbers (unsigned) and the local day tracked incrementally (times are sorted).
         slot_count[:] = 0
@@ -1331,7 +1404,7 @@ def cohort_chunk(
         if grid_n > mage_len:
             mage_len = max(grid_n, 2 * mage_len)
             mage_grid = np.empty(mage_len)
-            mage_scratch = np.empty((5, mage_len))
-            mage_cross = np.empty((2, mage_len), dtype=np.int64)
+            mage_scratch = np.empty((6, mage_len))
+            mage_cross = np.empty((5, mage_len), dtype=np.int64)
         fstats[p, F_MAGE] = patient_mage(values, times, lo, hi, mage_grid, mage_scratch, mage_cross)
     return ep_int, ep_ext, n_ep, -1
