@@ -62,3 +62,40 @@ def test_connection_and_empty_result(engine):
     with engine.connect() as conn:
         data = load_cgm(conn, [5], 0, 1000)
     assert list(data.indptr) == [0, 0] and data.values.size == 0
+
+
+def test_loader_on_the_suite_database(db, make_clinic, make_patient):
+    """The same contract on the engine the suite runs on (PostgreSQL takes the binary COPY
+    path): readings stored by the ingest service come back in patient-major time order."""
+    from clinic_portal.records import CgmReading, DeviceInfo, DeviceKind, RecordBatch
+    from clinic_portal.upload_station.ingest import ingest_batch
+
+    clinic = make_clinic()
+    patients = [make_patient(clinic) for _ in range(3)]
+    t0 = 1_700_000_000
+    for n, patient in enumerate(patients[:2]):
+        serial = f"CGM-{n}"
+        batch = RecordBatch(
+            source="test",
+            devices=[DeviceInfo(serial, "Dexcom", "G7", DeviceKind.CGM)],
+            records=[
+                CgmReading(
+                    device_serial=serial,
+                    time=t0 + 300 * i,
+                    utc_offset=60 * n,
+                    glucose=100.0 + n * 50 + i / 2,
+                )
+                for i in reversed(range(600))
+            ],
+        )
+        ingest_batch(db, batch, clinic=clinic, actor=None, patient=patient)
+    db.commit()
+    ids = [p.id for p in patients]
+    data = load_cgm(db, list(reversed(ids)), t0 + 300 * 10, t0 + 300 * 590)
+    assert list(data.patient_ids) == sorted(ids)
+    assert list(data.indptr) == [0, 580, 1160, 1160]
+    assert data.times[0] == t0 + 3000 and data.times[579] == t0 + 300 * 589
+    assert (np.diff(data.times[:580]) == 300).all()
+    assert data.values[580] == 155.0 and data.values[-1] == 150.0 + 589 / 2
+    assert set(data.utc_offsets[:580]) == {0} and set(data.utc_offsets[580:]) == {60}
+    assert load_cgm(db, [], 0, 1).values.size == 0
