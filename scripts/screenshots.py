@@ -6,6 +6,7 @@ chromium and a portal seeded with `flask demo seed`.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -27,9 +28,17 @@ def main(base: str) -> None:
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_selector("#roster-results")
         page.screenshot(path=OUT / "roster.png", full_page=True)
-        page.get_by_role("link").filter(has_text=",").first.click()
-        page.wait_for_selector("h1")
+        page.goto(base + "/patients/?sort=tir")
+        page.wait_for_selector("#roster-results")
+        page.screenshot(path=OUT / "roster-by-tir.png")
+        page.locator("#roster-results tbody a").first.click()
+        page.wait_for_url(re.compile(r"/patients/\d+$"))
+        page.wait_for_selector("svg")
         page.screenshot(path=OUT / "patient.png", full_page=True)
+        page.goto(base + "/upload")
+        page.screenshot(path=OUT / "upload.png")
+        page.goto(base + "/uploads/inbox")
+        page.screenshot(path=OUT / "inbox.png")
         browser.close()
     print(f"screenshots written to {OUT}")
 
