@@ -132,3 +132,23 @@ def test_bulk_built_episodes_equal_constructed_ones():
     )
     assert e == built and hash(e) == hash(built) and repr(e) == repr(built)
     assert e.in_units("mmol/L").extreme == pytest.approx(60.0 / 18.01559)
+
+
+def test_output_arrays_are_reused_only_when_nothing_refers_to_them():
+    rng = np.random.default_rng(5)
+    values, times, offsets, indptr = _flat(_cohort(rng, 3, 2, 300))
+    window = {"start": START, "end": START + 2 * DAY}
+    first = api.compute_cohort(values, times, offsets, indptr, **window)
+    second = api.compute_cohort(values + 1.0, times, offsets, indptr, **window)
+    assert not np.shares_memory(first.agp, second.agp)  # both results alive
+    address = second.agp.__array_interface__["data"][0]
+    del first, second
+    third = api.compute_cohort(values, times, offsets, indptr, **window)
+    assert third.agp.__array_interface__["data"][0] == address  # the pooled array, reused
+    kept = api.metrics_from_cohort(third)[1].agp.percentiles  # a view into third.agp
+    snapshot = kept.copy()
+    del third
+    fourth = api.compute_cohort(values + 2.0, times, offsets, indptr, **window)
+    assert not np.shares_memory(kept, fourth.agp)
+    np.testing.assert_array_equal(kept, snapshot)
+    assert np.all(fourth.day_count.sum(axis=1) == np.diff(indptr))  # zeroed, not accumulated
