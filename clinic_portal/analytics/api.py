@@ -37,12 +37,14 @@ All glucose results are mg/dL; ``CgmMetrics.in_units(GlucoseUnit.MMOLL)`` and
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import gc
 import itertools
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, timedelta
@@ -615,14 +617,36 @@ def gri_zone(gri: float) -> str | None:
 # Episodes are built in bulk (hundreds of thousands for a large clinic), so the frozen
 # dataclass's generated __init__ (one object.__setattr__ per field) is bypassed: the slots are
 # filled through their descriptors, which gives the same object.
-_EPISODE_SLOTS = tuple(getattr(Episode, f.name).__set__ for f in fields(Episode))
+(
+    _SET_KIND,
+    _SET_START,
+    _SET_END,
+    _SET_DURATION,
+    _SET_EXTREME,
+    _SET_LEVEL,
+    _SET_EXTENDED,
+    _SET_OFFSET,
+    _SET_N_READINGS,
+    _SET_UNIT,
+) = (getattr(Episode, f.name).__set__ for f in fields(Episode))
 
 
-def _make_episode(fields: tuple[object, ...]) -> Episode:
-    episode = object.__new__(Episode)
-    for set_slot, value in zip(_EPISODE_SLOTS, fields, strict=True):
-        set_slot(episode, value)
-    return episode
+@contextlib.contextmanager
+def _bulk_objects() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many acyclic objects are created.
+
+    Building 10,000 patients' results creates over half a million objects; each batch of 700
+    new container objects triggers a collection that walks the young objects, and the older
+    generations are walked again and again: 60 % of the build time. Nothing built here forms
+    a reference cycle, so pausing the collector frees nothing later than it would otherwise.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _episode_lists(result: CohortResult) -> list[list[Episode]]:
@@ -645,13 +669,21 @@ def _episode_lists(result: CohortResult) -> list[list[Episode]]:
         strict=True,
     )
     mgdl = GlucoseUnit.MGDL
+    new = object.__new__
     for patient, kind_index, t0, t1, duration, extreme, offset, n_readings in columns:
         kind, level, extended = _KINDS[kind_index]
-        out[patient].append(
-            _make_episode(
-                (kind, t0, t1, duration, extreme, level, extended, offset, n_readings, mgdl)
-            )
-        )
+        episode = new(Episode)
+        _SET_KIND(episode, kind)
+        _SET_START(episode, t0)
+        _SET_END(episode, t1)
+        _SET_DURATION(episode, duration)
+        _SET_EXTREME(episode, extreme)
+        _SET_LEVEL(episode, level)
+        _SET_EXTENDED(episode, extended)
+        _SET_OFFSET(episode, offset)
+        _SET_N_READINGS(episode, n_readings)
+        _SET_UNIT(episode, mgdl)
+        out[patient].append(episode)
     return out
 
 
@@ -670,17 +702,11 @@ def episodes(
     Returns one list per patient (indptr order), grouped by kind in ``EpisodeKind`` order and
     in time order within a kind. Raises ValueError on invalid input.
     """
-    return _episode_lists(
-        compute_cohort(
-            values,
-            times,
-            utc_offsets,
-            indptr,
-            start=start,
-            end=end,
-            sample_interval=sample_interval,
-        )
+    result = compute_cohort(
+        values, times, utc_offsets, indptr, start=start, end=end, sample_interval=sample_interval
     )
+    with _bulk_objects():
+        return _episode_lists(result)
 
 
 def _pct(count: int, n: int) -> float:
@@ -689,6 +715,11 @@ def _pct(count: int, n: int) -> float:
 
 def metrics_from_cohort(result: CohortResult) -> list[CgmMetrics]:
     """Per-patient :class:`CgmMetrics` built from a :class:`CohortResult`."""
+    with _bulk_objects():
+        return _metrics_from_cohort(result)
+
+
+def _metrics_from_cohort(result: CohortResult) -> list[CgmMetrics]:
     spec = target_spec(result.preset)
     eps = _episode_lists(result)
     possible = -(-(result.end - result.start) // k.SLOT_SECONDS)

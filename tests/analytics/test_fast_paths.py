@@ -152,3 +152,20 @@ def test_output_arrays_are_reused_only_when_nothing_refers_to_them():
     assert not np.shares_memory(kept, fourth.agp)
     np.testing.assert_array_equal(kept, snapshot)
     assert np.all(fourth.day_count.sum(axis=1) == np.diff(indptr))  # zeroed, not accumulated
+
+
+def test_object_building_restores_the_garbage_collector_state():
+    import gc
+
+    values = np.array([100.0] * 3 + [60.0] * 4 + [100.0] * 3)
+    times = START + np.arange(values.size) * 300
+    args = (values, times, np.zeros(values.size, np.int64), [0, values.size])
+    assert gc.isenabled()
+    api.cgm_metrics(*args, start=START, end=START + DAY)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        api.episodes(*args, start=START, end=START + DAY)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
