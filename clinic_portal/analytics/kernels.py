@@ -990,12 +990,13 @@ def _agp_network(g16: np.ndarray, slot_count: np.ndarray, p: int, agp: np.ndarra
 def _hourly_from_histogram(
     hour_hist: np.ndarray,
     slot_count: np.ndarray,
-    r_min: int,
-    r_max: int,
+    g16: np.ndarray,
     hour_q: np.ndarray,
 ) -> None:
     # hour_hist[h * HIST_BINS + g]: readings of local hour h equal to g mg/dL (integer input),
     # so the k-th smallest is the bin where the cumulative count passes k. Clears the bins.
+    # The scan runs from the hour's smallest to its largest value, read off the slot columns
+    # of g16 that the network has sorted.
     lo_pos = np.empty(5, dtype=np.int64)
     lo_val = np.empty(5)
     hi_val = np.empty(5)
@@ -1010,15 +1011,22 @@ def _hourly_from_histogram(
         for q in range(5):
             hq = (n - 1) * AGP_QUANTILES[q]
             lo_pos[q] = int(np.floor(hq))
-        base = h * HIST_BINS
+        h_min = np.inf
+        h_max = -np.inf
+        for s in range(h * 12, h * 12 + 12):
+            if slot_count[s] > 0:
+                h_min = min(h_min, g16[s])
+                h_max = max(h_max, g16[(slot_count[s] - 1) * N_SLOTS + s])
+        bins = hour_hist[h * HIST_BINS + int(h_min) : h * HIST_BINS + int(h_max) + 1]
         cum = 0
         t_lo = 0
         t_hi = 0
-        for b in range(r_min, r_max + 1):
-            c = hour_hist[base + b]
+        for i in range(bins.shape[0]):
+            c = bins[i]
             if c == 0:
                 continue
-            hour_hist[base + b] = 0
+            bins[i] = 0
+            b = int(h_min) + i
             cum += c
             while t_lo < 5 and lo_pos[t_lo] < cum:
                 lo_val[t_lo] = b
@@ -1370,7 +1378,7 @@ def cohort_chunk(
             max_count = max(max_count, slot_count[s])
         if all_integer and max_count <= NET_SIZE:
             _agp_network(g16, slot_count, p, agp)
-            _hourly_from_histogram(hour_hist, slot_count, r_min, r_max, hour_q)
+            _hourly_from_histogram(hour_hist, slot_count, g16, hour_q)
         else:
             for h in range(N_HOURS):
                 hour_hist[h * HIST_BINS + r_min : h * HIST_BINS + r_max + 1] = 0

@@ -7,6 +7,7 @@ general sort otherwise), and episode objects built in bulk.
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 import numpy as np
@@ -155,8 +156,6 @@ def test_output_arrays_are_reused_only_when_nothing_refers_to_them():
 
 
 def test_object_building_restores_the_garbage_collector_state():
-    import gc
-
     values = np.array([100.0] * 3 + [60.0] * 4 + [100.0] * 3)
     times = START + np.arange(values.size) * 300
     args = (values, times, np.zeros(values.size, np.int64), [0, values.size])
