@@ -156,22 +156,8 @@ def smooth_cyclic_141(series: np.ndarray) -> np.ndarray:
     An empty neighbour drops out (weights 0-4-1 or 1-4-0, divisor 5); an empty bin, or one
     whose neighbours are both empty, is left as is (viz AGPUtils.js).
     """
-    n = series.shape[0]
-    out = series.copy()
-    for h in range(n):
-        cur = series[h]
-        if np.isnan(cur):
-            continue
-        prev = series[(h - 1) % n]
-        nxt = series[(h + 1) % n]
-        if np.isnan(prev) and np.isnan(nxt):
-            continue
-        if np.isnan(prev):
-            out[h] = (4.0 * cur + nxt) / 5.0
-        elif np.isnan(nxt):
-            out[h] = (prev + 4.0 * cur) / 5.0
-        else:
-            out[h] = (prev + 4.0 * cur + nxt) / 6.0
+    out = np.empty_like(series)
+    _smooth_into(series, out)
     return out
 
 
@@ -187,7 +173,7 @@ def _grow(ep_int: np.ndarray, ep_ext: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _smooth_into(series: np.ndarray, out: np.ndarray) -> None:
-    # smooth_cyclic_141 writing into a caller-owned row (no allocation per patient).
+    # smooth_cyclic_141 into a caller-owned row (no allocation per patient).
     n = series.shape[0]
     for h in range(n):
         cur = series[h]
