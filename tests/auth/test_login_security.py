@@ -346,6 +346,8 @@ def test_kiosk_session_idles_out(
 def test_kiosk_sign_out_returns_to_the_kiosk_login(client: FlaskClient, make_user) -> None:
     patient = make_user(None, Role.PATIENT)
     _post_login(client, patient.email, TEST_PASSWORD, path="/kiosk/login")
+    code = latest_sign_in_code(client.application, patient.email)
+    assert client.post("/login/verify", data={"code": code}).status_code == 302
     out = client.post("/logout")
     assert out.headers["Location"].endswith("/kiosk/login")
     assert '"cache"' in out.headers["Clear-Site-Data"]
