@@ -111,6 +111,21 @@ def risk_table(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _table_risk_sums(
+    rounded: np.ndarray, risk_low: np.ndarray, risk_high: np.ndarray
+) -> tuple[float, float]:
+    # Sums, in reading order, of the tabled Kovatchev risk of integer readings (every index
+    # within the tables). Kept sequential: a reassociated (vectorised) form needs gathers,
+    # which measured slower on the benchmark machine.
+    rl_sum = 0.0
+    rh_sum = 0.0
+    for k in range(rounded.shape[0]):
+        rl_sum += risk_low[rounded[k]]
+        rh_sum += risk_high[rounded[k]]
+    return rl_sum, rh_sum
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def is_clean(values: np.ndarray, times: np.ndarray, indptr: np.ndarray) -> bool:
     """True when no value is NaN and times strictly increase within every patient."""
     for p in range(indptr.shape[0] - 1):
@@ -576,6 +591,43 @@ def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[floa
     return total, count
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum_squared_deviations(x: np.ndarray, m: float) -> float:
+    # Sum of (x - m)**2, reassociated so that it vectorises (last-bit differences only; the
+    # SD only scales the excursion threshold).
+    ss = 0.0
+    for i in range(x.shape[0]):
+        ss += (x[i] - m) ** 2
+    return ss
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _window_sums(gl: np.ndarray, sum_s: np.ndarray, sum_l: np.ndarray, w8: np.ndarray) -> None:
+    # sum_s[i] = gl[i-4] + ... + gl[i] for i >= 4 and sum_l[i] = gl[i-31] + ... + gl[i] for
+    # i >= 31, pairwise in a fixed order; entries before the first full window are unused.
+    # w8 is scratch (8-point sums). Shifted 0-based views keep the loops free of
+    # negative-index handling, so they vectorise.
+    n = gl.shape[0]
+    m = n - 4
+    a0, a1, a2, a3, a4 = gl[0:m], gl[1 : m + 1], gl[2 : m + 2], gl[3 : m + 3], gl[4 : m + 4]
+    out = sum_s[4:n]
+    for j in range(m):
+        out[j] = ((a0[j] + a1[j]) + (a2[j] + a3[j])) + a4[j]
+    if n < MAGE_LONG_MA:
+        return
+    m = n - 7
+    b0, b1, b2, b3 = gl[0:m], gl[1 : m + 1], gl[2 : m + 2], gl[3 : m + 3]
+    b4, b5, b6, b7 = gl[4 : m + 4], gl[5 : m + 5], gl[6 : m + 6], gl[7 : m + 7]
+    w = w8[:m]  # w[j] = sum of gl[j .. j + 7]
+    for j in range(m):
+        w[j] = ((b0[j] + b1[j]) + (b2[j] + b3[j])) + ((b4[j] + b5[j]) + (b6[j] + b7[j]))
+    m = n - 31
+    c0, c1, c2, c3 = w8[0:m], w8[8 : m + 8], w8[16 : m + 16], w8[24 : m + 24]
+    out = sum_l[31:n]
+    for j in range(m):
+        out[j] = (c0[j] + c1[j]) + (c2[j] + c3[j])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _mage_segment(
     gl: np.ndarray,
@@ -594,8 +646,8 @@ def _mage_segment(
     """MAGE+ and MAGE- of one gap-free grid segment gl[lo:hi] (NaN where not interpolated).
 
     ``seg_sum``/``seg_count``: sum (in index order) and number of the segment's non-NaN points.
-    The arithmetic is done in the same order as a straightforward implementation (two-pass SD,
-    running sums of the moving averages), so the crossings are bit-for-bit reproducible.
+    Without missing points the SD sum and the window sums are formed in a fixed (vectorisable)
+    order; with missing points as running sums, as pandas does.
     """
     n = hi - lo
     if seg_count < 2 or n < 7 or n < MAGE_SHORT_MA:
@@ -609,29 +661,32 @@ def _mage_segment(
     lo = 0
     hi = n
     m = seg_sum / seg_count
-    # One pass: squared deviations for the SD, and the running sums and counts of pandas
-    # rolling(window, min_periods=1).mean() over 5 and 32 points (the mean of the non-NaN
-    # values, NaN when there are none); the divisions follow in a vectorised loop.
+    # The SD (squared deviations from the segment mean) and pandas rolling(window,
+    # min_periods=1).mean() over 5 and 32 points (the mean of the non-NaN values, NaN when there
+    # are none).
     ss = 0.0
     s_s = 0.0
     c_s = 0
     s_l = 0.0
     c_l = 0
     if seg_count == n:
-        # No missing grid point (the usual case): the same operations without the NaN tests.
+        # No missing grid point (the usual case). Only the means of full windows are used (the
+        # first `window` values are replaced below), so each window's sum is formed on its own
+        # by pairwise additions in a fixed order: independent per point (vectorised), and no
+        # rounding error carried along the segment as with a running sum.
+        ss = _sum_squared_deviations(gl, m)
+        if np.sqrt(ss / (seg_count - 1)) < 1.0:
+            return np.nan, np.nan
+        _window_sums(gl, ma_s, ma_l, cnt_s)
         for i in range(n):
-            x = gl[i]
-            ss += (x - m) ** 2
-            s_s += x
-            s_l += x
-            if i >= MAGE_SHORT_MA:
-                s_s -= gl[i - MAGE_SHORT_MA]
-            if i >= MAGE_LONG_MA:
-                s_l -= gl[i - MAGE_LONG_MA]
-            ma_s[i] = s_s
-            ma_l[i] = s_l
-            cnt_s[i] = min(i + 1, MAGE_SHORT_MA)
-            cnt_l[i] = min(i + 1, MAGE_LONG_MA)
+            ma_s[i] = ma_s[i] / MAGE_SHORT_MA
+            ma_l[i] = ma_l[i] / MAGE_LONG_MA
+        if n < MAGE_LONG_MA:
+            # No full long window: the fill value is the mean of the whole segment.
+            s_l = 0.0
+            for i in range(n):
+                s_l += gl[i]
+            ma_l[n - 1] = s_l / n
     else:
         for i in range(n):
             x = gl[i]
@@ -655,12 +710,13 @@ def _mage_segment(
             ma_l[i] = s_l
             cnt_s[i] = c_s
             cnt_l[i] = c_l
+        sd_gaps = np.sqrt(ss / (seg_count - 1))
+        if sd_gaps < 1.0:
+            return np.nan, np.nan
+        for i in range(n):
+            ma_s[i] = ma_s[i] / cnt_s[i] if cnt_s[i] > 0.0 else np.nan
+            ma_l[i] = ma_l[i] / cnt_l[i] if cnt_l[i] > 0.0 else np.nan
     sd = np.sqrt(ss / (seg_count - 1))
-    if sd < 1.0:
-        return np.nan, np.nan
-    for i in range(n):
-        ma_s[i] = ma_s[i] / cnt_s[i] if cnt_s[i] > 0.0 else np.nan
-        ma_l[i] = ma_l[i] / cnt_l[i] if cnt_l[i] > 0.0 else np.nan
     # iglu: the first `window` values take the value at position window - 1 (or the last one
     # when the segment is shorter).
     fill = ma_s[lo + MAGE_SHORT_MA - 1] if n >= MAGE_SHORT_MA else ma_s[hi - 1]
@@ -1253,20 +1309,26 @@ def cohort_chunk(
                 bad += tt[k] <= tt[k - 1]
             if bad:
                 return ep_int, ep_ext, n_ep, p
-        # Pass 2: sums (in reading order) and Kovatchev risk.
+        # Pass 2: sums of the shifted readings and Kovatchev risk.
         shift = values[lo]  # shifted sums keep the variance accurate
         s1 = 0.0
         s2 = 0.0
         rl_sum = 0.0
         rh_sum = 0.0
         if non_integer == 0 and r_min > 0 and r_max < risk_low.shape[0]:
-            # Integer mg/dL (device data): every reading takes the table path.
+            # Integer mg/dL (device data). The sums are taken in integers: they equal the
+            # floating-point sums in reading order exactly (every partial sum is an integer
+            # below 2**53) and vectorise; the risk comes from the tables.
+            shift_i = rr[0]
+            s1i = 0
+            s2i = 0
             for k in range(n):
-                d = vv[k] - shift
-                s1 += d
-                s2 += d * d
-                rl_sum += risk_low[rr[k]]
-                rh_sum += risk_high[rr[k]]
+                di = rr[k] - shift_i
+                s1i += di
+                s2i += di * di
+            s1 = float(s1i)
+            s2 = float(s2i)
+            rl_sum, rh_sum = _table_risk_sums(rr, risk_low, risk_high)
         else:
             for k in range(n):
                 v = vv[k]
