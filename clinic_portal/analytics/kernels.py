@@ -83,6 +83,11 @@ MAGE_INTER_GAP = 45 * 60  # interpolate across gaps up to 45 min
 MAGE_MAX_GAP = 180 * 60  # split segments at gaps over 180 min
 MAGE_SHORT_MA = 5
 MAGE_LONG_MA = 32
+# A moving-average difference within MAGE_TIE mg/dL of zero is a tie (iglu treats a zero
+# difference as missing). The sums behind the averages round differently depending on the order
+# of their additions (~1e-13 mg/dL); without this band a crossing that sits on an exact tie
+# could appear or vanish with the summation order.
+MAGE_TIE = 1e-9
 
 AGP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -672,8 +677,8 @@ def _mage_segment(
     if seg_count == n:
         # No missing grid point (the usual case). Only the means of full windows are used (the
         # first `window` values are replaced below), so each window's sum is formed on its own
-        # by pairwise additions in a fixed order: independent per point (vectorised), and no
-        # rounding error carried along the segment as with a running sum.
+        # by pairwise additions in a fixed order: independent per point (vectorised). The
+        # rounding differs from running sums; the crossings do not depend on it (MAGE_TIE).
         ss = _sum_squared_deviations(gl, m)
         if np.sqrt(ss / (seg_count - 1)) < 1.0:
             return np.nan, np.nan
@@ -729,7 +734,7 @@ def _mage_segment(
     # a sign change between neighbours with all four values present, or else against the
     # delta at the last crossing.
     d = ma_s[lo] - ma_l[lo]
-    d = np.nan if d == 0.0 else d
+    d = np.nan if abs(d) <= MAGE_TIE else d
     nc = 0
     cross[nc] = lo
     cross_type[nc] = 1 if d > 0 else 0  # 1 = relative max, 0 = relative min
@@ -741,7 +746,8 @@ def _mage_segment(
         # free by now).
         delta = cnt_s
         for i in range(n):
-            delta[i] = ma_s[i] - ma_l[i]
+            x = ma_s[i] - ma_l[i]
+            delta[i] = 0.0 if abs(x) <= MAGE_TIE else x
         for i in range(1, n):
             if delta[i] * delta[i - 1] > 0.0:
                 continue
@@ -766,7 +772,7 @@ def _mage_segment(
         gl_prev_nan = np.isnan(gl[lo])
         for i in range(lo + 1, hi):
             d = ma_s[i] - ma_l[i]
-            d = np.nan if d == 0.0 else d
+            d = np.nan if abs(d) <= MAGE_TIE else d
             gl_nan = np.isnan(gl[i])
             if not np.isnan(d):
                 if not (gl_nan or gl_prev_nan or np.isnan(dp)):

@@ -168,3 +168,15 @@ def test_object_building_restores_the_garbage_collector_state():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_window_sums_are_the_window_sums():
+    # The pairwise sums behind MAGE's moving averages on gap-free segments.
+    rng = np.random.default_rng(5)
+    gl = rng.uniform(40, 400, 100)
+    sum_s, sum_l, scratch = np.empty(100), np.empty(100), np.empty(100)
+    k._window_sums(gl, sum_s, sum_l, scratch)
+    want_s = np.convolve(gl, np.ones(k.MAGE_SHORT_MA), "valid")
+    want_l = np.convolve(gl, np.ones(k.MAGE_LONG_MA), "valid")
+    np.testing.assert_allclose(sum_s[k.MAGE_SHORT_MA - 1 :], want_s, rtol=1e-13)
+    np.testing.assert_allclose(sum_l[k.MAGE_LONG_MA - 1 :], want_l, rtol=1e-13)
