@@ -699,8 +699,12 @@ def episodes(
 ) -> list[list[Episode]]:
     """Consensus hypo/hyper episodes of each patient within ``[start, end)`` (module doc).
 
-    Returns one list per patient (indptr order), grouped by kind in ``EpisodeKind`` order and
-    in time order within a kind. Raises ValueError on invalid input.
+    Returns one list per patient (indptr order), in the order the episodes close: by the
+    reading that ends them (the first reading after a 15-min recovery or a > 45-min gap, or the
+    window end for episodes still open), kinds in ``EpisodeKind`` order when several close at
+    the same reading. Kinds are interleaved: a level-2 episode may come before or after the
+    level-1 episode that contains it. Times are epoch s UTC, extremes mg/dL. Raises ValueError on
+    invalid input.
     """
     result = compute_cohort(
         values, times, utc_offsets, indptr, start=start, end=end, sample_interval=sample_interval
