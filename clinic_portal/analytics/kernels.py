@@ -298,6 +298,20 @@ def _threshold_episodes(
             i = _next_with_bit(cls, cls64, i, hi, bit)
             if i == hi:
                 break
+        elif in_run and is_open:
+            # Inside an open episode's qualifying run (i > lo) each further qualifying reading
+            # without a long gap only extends the episode: a tight loop for the stretch.
+            j = i
+            ext = ep_ext
+            while j < hi and (cls[j] & bit) and times[j] - times[j - 1] <= EPISODE_MAX_GAP:
+                v = values[j]
+                ext = v if sign * v < sign * ext else ext
+                j += 1
+            if j > i:
+                ep_ext = ext
+                last_in = j - 1
+                i = j
+                continue
         t = times[i]
         if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
             if is_open:
