@@ -417,6 +417,22 @@ def _extended_hyper_episodes(
             if j > i:
                 win_first = j
             i = j
+        elif x_open and i > lo:
+            # While an episode is open the sliding window is not consulted (it restarts when the
+            # episode closes), so a stretch of > 180 readings without a long gap only extends
+            # the episode: a tight loop.
+            j = i
+            peak = x_peak
+            while j < hi and (cls[j] & BIT_GT180) and times[j] - times[j - 1] <= EPISODE_MAX_GAP:
+                v = values[j]
+                peak = v if v > peak else peak
+                j += 1
+            if j > i:
+                x_peak = peak
+                x_last_in = j - 1
+                x_out_first = -1
+                i = j
+                continue
         t = times[i]
         if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
             if x_open:
