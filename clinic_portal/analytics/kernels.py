@@ -1387,12 +1387,13 @@ def cohort_chunk(
         prev_wear_slot = -1
         day = 0
         day_lo = 1 << 62
-        # The current local day's accumulators live in registers; stored when the day changes.
+        # The current local day's accumulators live in registers; stored when the day changes
+        # (its readings are k_day .. k - 1: count and last index follow from k at the switch).
         cur_col = -1
-        run_count = 0
+        k_day = 0
         run_sum = 0.0
         run_in_range = 0
-        run_last = 0
+        days_row = agp_days[p]
         for k in range(n):
             t = tt[k]
             wear_slot = int(np.uint64(t - start) // np.uint64(SLOT_SECONDS))
@@ -1403,6 +1404,19 @@ def cohort_chunk(
             if loc < day_lo or loc - day_lo >= DAY_SECONDS:
                 day = loc // DAY_SECONDS
                 day_lo = day * DAY_SECONDS
+                dcol = min(max(day - day_base, 0), n_days - 1)
+                if dcol != cur_col:
+                    if cur_col >= 0:
+                        day_count[p, cur_col] += k - k_day
+                        day_sum[p, cur_col] = run_sum
+                        day_in_range[p, cur_col] = run_in_range
+                        day_last[p, cur_col] = lo + k - 1
+                    cur_col = dcol
+                    k_day = k
+                    if day_count[p, dcol] == 0:
+                        day_first[p, dcol] = lo + k
+                    run_sum = day_sum[p, dcol]
+                    run_in_range = day_in_range[p, dcol]
             slot = int(np.uint64(loc - day_lo) // np.uint64(SLOT_SECONDS))
             v = vv[k]
             r = rr[k]
@@ -1412,29 +1426,14 @@ def cohort_chunk(
             slot_count[slot] = c + 1
             if last_day[slot] != day:
                 last_day[slot] = day
-                agp_days[p, slot] += 1
+                days_row[slot] += 1
             hour_hist[(slot // 12) * HIST_BINS + min(r, HIST_BINS - 1)] += 1
-            dcol = min(max(day - day_base, 0), n_days - 1)
-            if dcol != cur_col:
-                if cur_col >= 0:
-                    day_count[p, cur_col] = run_count
-                    day_sum[p, cur_col] = run_sum
-                    day_in_range[p, cur_col] = run_in_range
-                    day_last[p, cur_col] = run_last
-                cur_col = dcol
-                run_count = day_count[p, dcol]
-                if run_count == 0:
-                    day_first[p, dcol] = lo + k
-                run_sum = day_sum[p, dcol]
-                run_in_range = day_in_range[p, dcol]
-            run_count += 1
             run_sum += v
             run_in_range += (r >= 70) & (r <= 180)
-            run_last = lo + k
-        day_count[p, cur_col] = run_count
+        day_count[p, cur_col] += n - k_day
         day_sum[p, cur_col] = run_sum
         day_in_range[p, cur_col] = run_in_range
-        day_last[p, cur_col] = run_last
+        day_last[p, cur_col] = lo + n - 1
         all_integer = non_integer == 0
         mean = shift + s1 / n
         fstats[p, F_MEAN] = mean
