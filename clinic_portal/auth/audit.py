@@ -8,14 +8,17 @@ staff actions, patients' share decisions about the clinic, and views of the clin
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from clinic_portal.auth.models import AuditEvent, User
+from clinic_portal.csv_safety import csv_text
 from clinic_portal.patients.models import Patient
 
 PAGE_SIZE = 50
@@ -93,8 +96,7 @@ class AuditPage:
     actions: list[str]  # every action the clinic's trail holds, for the filter
 
 
-def search_audit(session: Session, *, clinic_id: int, query: AuditQuery) -> AuditPage:
-    """One page (newest first) of the clinic's audit entries matching ``query``."""
+def _conditions(clinic_id: int, query: AuditQuery) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = [col(AuditEvent.clinic_id) == clinic_id]
     if query.actor:
         conditions.append(
@@ -126,17 +128,27 @@ def search_audit(session: Session, *, clinic_id: int, query: AuditQuery) -> Audi
         conditions.append(col(AuditEvent.time) >= start)
     if end is not None:
         conditions.append(col(AuditEvent.time) < end)
-    total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(query.page, pages)
-    rows = session.exec(
+    return conditions
+
+
+def _entries(session: Session, conditions: list[sa.ColumnElement[bool]]) -> Any:
+    return (
         select(AuditEvent, User, Patient)
         .outerjoin(User, col(User.id) == AuditEvent.actor_id)
         .outerjoin(Patient, col(Patient.id) == AuditEvent.patient_id)
         .where(*conditions)
         .order_by(col(AuditEvent.time).desc(), col(AuditEvent.id).desc())
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE)
+    )
+
+
+def search_audit(session: Session, *, clinic_id: int, query: AuditQuery) -> AuditPage:
+    """One page (newest first) of the clinic's audit entries matching ``query``."""
+    conditions = _conditions(clinic_id, query)
+    total = session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(query.page, pages)
+    rows = session.exec(
+        _entries(session, conditions).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     ).all()
     actions = list(
         session.exec(
@@ -153,3 +165,42 @@ def search_audit(session: Session, *, clinic_id: int, query: AuditQuery) -> Audi
         pages=pages,
         actions=actions,
     )
+
+
+EXPORT_LIMIT = 100_000
+EXPORT_HEADER = (
+    "time (UTC)",
+    "action",
+    "actor e-mail",
+    "actor name",
+    "patient id",
+    "patient",
+    "address",
+    "detail",
+)
+
+
+def export_audit_csv(session: Session, *, clinic_id: int, query: AuditQuery) -> tuple[str, int]:
+    """The entries matching ``query`` (all pages, newest first, at most ``EXPORT_LIMIT``) as CSV.
+
+    Every text cell is neutralised against spreadsheet formulas: audit details hold text that
+    users typed (e-mail addresses tried at sign-in, names), which an attacker can choose.
+
+    Returns:
+        The CSV text and the number of entries in it.
+    """
+    rows = session.exec(_entries(session, _conditions(clinic_id, query)).limit(EXPORT_LIMIT)).all()
+    lines = [
+        (
+            event.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            event.action,
+            actor.email if actor else "",
+            actor.name if actor else "",
+            event.patient_id if event.patient_id is not None else "",
+            patient.display_name if patient else "",
+            event.ip_address or "",
+            json.dumps(event.detail, ensure_ascii=False, sort_keys=True) if event.detail else "",
+        )
+        for event, actor, patient in rows
+    ]
+    return csv_text(EXPORT_HEADER, lines), len(lines)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from clinic_portal.csv_safety import neutralize_csv_cell  # noqa: F401 - re-exported
 from clinic_portal.records import (
     AnyRecord,
     DeviceInfo,
@@ -60,26 +61,6 @@ class ImportFileError(ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
-
-
-def neutralize_csv_cell(value: str) -> str:
-    """Return ``value`` safe to write into a CSV cell that a spreadsheet will open.
-
-    Spreadsheets run a cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab/CR before
-    them) as a formula (OWASP "CSV Injection"). Importers keep such text unchanged; whoever
-    *writes* CSV calls this, which prefixes a single quote. Plain negative numbers
-    (``-1.5``) are left alone so numeric columns stay numeric.
-    """
-    if not value or value[0] not in "=+-@\t\r":
-        return value
-    if value[0] in "+-":
-        try:
-            float(value)
-        except ValueError:
-            pass
-        else:
-            return value
-    return "'" + value
 
 
 # --------------------------------------------------------------------------- decoding
