@@ -912,9 +912,27 @@ def patient_mage(
     seg_sum = 0.0
     seg_count = 0
     base = (g0 - 1) * MAGE_GRID
-    kb = 0
-    for j in range(lo, hi):
+    kb = 0  # grid index of the first point at or after times[j]
+    max_gap_points = MAGE_MAX_GAP // MAGE_GRID
+    j = lo - 1
+    while j + 1 < hi:
+        j += 1
         tj = times[j]
+        if (g0 + kb) * MAGE_GRID == tj and kb - last_valid <= max_gap_points:
+            # Regular 5-min data on the grid (the usual case): a run of readings 300 s apart
+            # maps one to one onto grid points, in a tight loop (same values, same order of
+            # the segment sum as the general step below; no segment can start inside it).
+            j0 = j
+            while j + 1 < hi and times[j + 1] - times[j] == MAGE_GRID:
+                vj = values[j]
+                grid[kb] = vj
+                seg_sum += vj
+                kb += 1
+                j += 1
+            if j > j0:
+                seg_count += j - j0
+                last_valid = kb - 1
+                tj = times[j]
         ka = kb
         if j + 1 < hi:
             tn = times[j + 1]
