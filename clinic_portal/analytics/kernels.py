@@ -627,6 +627,16 @@ def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[floa
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _sum(x: np.ndarray) -> float:
+    # Sum of a gap-free segment's grid values, reassociated so that it vectorises (it only
+    # gives the mean behind the SD: last-bit differences only, like _sum_squared_deviations).
+    s = 0.0
+    for i in range(x.shape[0]):
+        s += x[i]
+    return s
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sum_squared_deviations(x: np.ndarray, m: float) -> float:
     # Sum of (x - m)**2, reassociated so that it vectorises (last-bit differences only; the
     # SD only scales the excursion threshold).
@@ -668,7 +678,6 @@ def _mage_segment(
     gl: np.ndarray,
     lo: int,
     hi: int,
-    seg_sum: float,
     seg_count: int,
     ma_s: np.ndarray,
     ma_l: np.ndarray,
@@ -680,9 +689,9 @@ def _mage_segment(
 ) -> tuple[float, float]:
     """MAGE+ and MAGE- of one gap-free grid segment gl[lo:hi] (NaN where not interpolated).
 
-    ``seg_sum``/``seg_count``: sum (in index order) and number of the segment's non-NaN points.
-    Without missing points the SD sum and the window sums are formed in a fixed (vectorisable)
-    order; with missing points as running sums, as pandas does.
+    ``seg_count``: number of the segment's non-NaN points. Without missing points the mean, the
+    SD sum and the window sums are formed in a fixed (vectorisable) order; with missing points
+    as running sums in index order, as pandas does.
     """
     n = hi - lo
     if seg_count < 2 or n < 7 or n < MAGE_SHORT_MA:
@@ -695,6 +704,13 @@ def _mage_segment(
     cnt_l = cnt_l[:n]
     lo = 0
     hi = n
+    if seg_count == n:
+        seg_sum = _sum(gl)
+    else:
+        seg_sum = 0.0
+        for i in range(n):
+            x = gl[i]
+            seg_sum += 0.0 if np.isnan(x) else x
     m = seg_sum / seg_count
     # The SD (squared deviations from the segment mean) and pandas rolling(window,
     # min_periods=1).mean() over 5 and 32 points (the mean of the non-NaN values, NaN when there
@@ -854,17 +870,14 @@ def _mage_segment(
 @njit(cache=True, nogil=True, error_model="numpy")
 def _close_segment(
     seg_bounds: np.ndarray,
-    seg_sums: np.ndarray,
     n_seg: int,
     seg_lo: int,
     last_valid: int,
-    seg_sum: float,
     seg_count: int,
 ) -> int:
     seg_bounds[0, n_seg] = seg_lo
     seg_bounds[1, n_seg] = last_valid + 1
     seg_bounds[2, n_seg] = seg_count
-    seg_sums[n_seg] = seg_sum
     return n_seg + 1
 
 
@@ -902,14 +915,13 @@ def patient_mage(
     # Grid points in [t_j, t_j+1) take reading j's value or the interpolation towards j + 1.
     # Grid index of the first point at or after t: ceil((t - base) / 300) - 1 with
     # base = (g0 - 1) * 300 < t, an unsigned division. The points are written in index order,
-    # so the segments (split where > 180 min pass between present points) and the sums of
-    # their present points (the SD's mean, in index order) are collected on the way.
+    # so the segments (split where > 180 min pass between present points) and their numbers of
+    # present points are collected on the way (the sums are left to _mage_segment: a running
+    # sum here would be one chain of dependent additions per reading).
     seg_bounds = cross[2:5]  # segment start, end (exclusive), present points
-    seg_sums = scratch[5]
     n_seg = 0
     last_valid = 0
     seg_lo = 0
-    seg_sum = 0.0
     seg_count = 0
     base = (g0 - 1) * MAGE_GRID
     kb = 0  # grid index of the first point at or after times[j]
@@ -920,13 +932,11 @@ def patient_mage(
         tj = times[j]
         if (g0 + kb) * MAGE_GRID == tj and kb - last_valid <= max_gap_points:
             # Regular 5-min data on the grid (the usual case): a run of readings 300 s apart
-            # maps one to one onto grid points, in a tight loop (same values, same order of
-            # the segment sum as the general step below; no segment can start inside it).
+            # maps one to one onto grid points, in a tight loop (same values as the general
+            # step below; no segment can start inside it).
             j0 = j
             while j + 1 < hi and times[j + 1] - times[j] == MAGE_GRID:
-                vj = values[j]
-                grid[kb] = vj
-                seg_sum += vj
+                grid[kb] = values[j]
                 kb += 1
                 j += 1
             if j > j0:
@@ -946,13 +956,9 @@ def patient_mage(
         if (g0 + ka) * MAGE_GRID == tj:
             grid[ka] = vj
             if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
-                n_seg = _close_segment(
-                    seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count
-                )
+                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
                 seg_lo = ka
-                seg_sum = 0.0
                 seg_count = 0
-            seg_sum += vj
             seg_count += 1
             last_valid = ka
             ka += 1
@@ -963,23 +969,19 @@ def patient_mage(
         if tn - tj <= MAGE_INTER_GAP:
             dv = values[j + 1] - vj
             if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
-                n_seg = _close_segment(
-                    seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count
-                )
+                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
                 seg_lo = ka
-                seg_sum = 0.0
                 seg_count = 0
             for kk in range(ka, kb):
                 w = ((g0 + kk) * MAGE_GRID - tj) / (tn - tj)
                 x = vj + w * dv
                 grid[kk] = x
-                seg_sum += x
             seg_count += kb - ka
             last_valid = kb - 1
         else:
             for kk in range(ka, kb):
                 grid[kk] = np.nan
-    n_seg = _close_segment(seg_bounds, seg_sums, n_seg, seg_lo, last_valid, seg_sum, seg_count)
+    n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
     ma_s = scratch[0]
     ma_l = scratch[1]
     minmax = scratch[2]
@@ -992,7 +994,7 @@ def patient_mage(
         seg_lo = seg_bounds[0, e]
         seg_hi = seg_bounds[1, e]
         plus, minus = _mage_segment(
-            grid, seg_lo, seg_hi, seg_sums[e], seg_bounds[2, e], ma_s, ma_l, cnt_s, cnt_l,
+            grid, seg_lo, seg_hi, seg_bounds[2, e], ma_s, ma_l, cnt_s, cnt_l,
             cross[0], cross_type, minmax,
         )  # fmt: skip
         hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
