@@ -180,3 +180,33 @@ def test_window_sums_are_the_window_sums():
     want_l = np.convolve(gl, np.ones(k.MAGE_LONG_MA), "valid")
     np.testing.assert_allclose(sum_s[k.MAGE_SHORT_MA - 1 :], want_s, rtol=1e-13)
     np.testing.assert_allclose(sum_l[k.MAGE_LONG_MA - 1 :], want_l, rtol=1e-13)
+
+
+def _mage(values: np.ndarray, times: np.ndarray) -> float:
+    n = (int(times[-1]) - int(times[0])) // k.MAGE_GRID + 3
+    grid, scratch, cross = np.empty(n), np.empty((6, n)), np.empty((5, n), dtype=np.int64)
+    return k.patient_mage(values, times, 0, values.shape[0], grid, scratch, cross)
+
+
+def test_mage_on_grid_runs_split_segments_at_long_gaps():
+    # Runs of on-grid readings 300 s apart take a tight loop in the grid build; a gap over
+    # 180 min after such a run must still split the segments, so MAGE of the whole is the
+    # duration-weighted mean of the halves' MAGE (each half: mean of MAGE+ and MAGE-). One
+    # reading missing in each half takes the interpolating step inside a segment.
+    steps = np.arange(300)
+    glucose = np.rint(150 + 80 * np.sin(2 * np.pi * steps / 36)).astype(float)
+    t0 = START + 7 * 300
+    first = t0 + steps * 300
+    second = first[-1] + 4 * 3600 + steps[:200] * 300
+    keep1 = np.ones(300, dtype=bool)
+    keep1[100] = False
+    keep2 = np.ones(200, dtype=bool)
+    keep2[50] = False
+    v1, t1 = glucose[keep1], first[keep1]
+    smaller = np.rint(150 + 40 * np.sin(2 * np.pi * steps[:200] / 36))  # other MAGE
+    v2, t2 = smaller[keep2], second[keep2]
+    m1, m2 = _mage(v1, t1), _mage(v2, t2)
+    h1, h2 = (t1[-1] - t1[0]) / 3600, (t2[-1] - t2[0]) / 3600
+    whole = _mage(np.concatenate([v1, v2]), np.concatenate([t1, t2]))
+    assert m1 > 100 and 50 < m2 < 100
+    assert whole == pytest.approx((m1 * h1 + m2 * h2) / (h1 + h2), rel=1e-12)
