@@ -29,11 +29,6 @@ from typing import Any
 MGDL_PER_MMOLL = 18.01559
 
 
-def mmol_to_mgdl(value_mmol: float) -> float:
-    """Convert mmol/L to mg/dL with the Tidepool/Nightscout factor 18.01559."""
-    return value_mmol * MGDL_PER_MMOLL
-
-
 def mgdl_to_mmol(value_mgdl: float) -> float:
     """Convert mg/dL to mmol/L with the Tidepool/Nightscout factor 18.01559."""
     return value_mgdl / MGDL_PER_MMOLL

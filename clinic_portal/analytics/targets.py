@@ -24,6 +24,11 @@ class TargetPreset(enum.StrEnum):
     PREGNANCY_T1 = "pregnancy_t1"
     PREGNANCY_GDM_T2 = "pregnancy_gdm_t2"
 
+    @property
+    def label(self) -> str:
+        """The preset's name as the forms and reports show it."""
+        return TARGETS[self].label
+
 
 @dataclass(frozen=True, slots=True)
 class Goal:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 from clinic_portal import timeutil
 from clinic_portal.auth.models import AuditEvent, Clinic, Role, User, as_utc
 from clinic_portal.auth.passwords import hash_password, password_problem, verify_password
-from clinic_portal.timeutil import utcnow
+from clinic_portal.timeutil import is_valid_time_zone, utcnow
 
 
 class AccountError(ValueError):
@@ -382,8 +382,6 @@ def update_clinic_settings(
     Raises:
         AccountError: the time zone is not an IANA zone name.
     """
-    from clinic_portal.timeutil import is_valid_time_zone
-
     if clinic.id != actor.clinic_id:
         raise AccountError("That clinic cannot be changed here.")
     if not is_valid_time_zone(time_zone):

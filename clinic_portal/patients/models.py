@@ -1,4 +1,7 @@
-"""Patients on a clinic's roster."""
+"""Patients on a clinic's roster.
+
+``TargetPreset`` is defined once, with its goals, in ``analytics.targets`` and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
+from clinic_portal.analytics.targets import TargetPreset
 from clinic_portal.timeutil import utcnow
 
 
@@ -37,24 +41,6 @@ class DiabetesType(enum.StrEnum):
 class GlucoseUnits(enum.StrEnum):
     MGDL = "mg/dL"
     MMOLL = "mmol/L"
-
-
-class TargetPreset(enum.StrEnum):
-    """Glycemic target presets of the 2019 international consensus on time in range."""
-
-    STANDARD = "standard"
-    OLDER_HIGH_RISK = "older_high_risk"
-    PREGNANCY_T1 = "pregnancy_t1"
-    PREGNANCY_GDM_T2 = "pregnancy_gdm_t2"
-
-    @property
-    def label(self) -> str:
-        return {
-            "standard": "Standard (type 1 / type 2)",
-            "older_high_risk": "Older / high risk",
-            "pregnancy_t1": "Pregnancy, type 1",
-            "pregnancy_gdm_t2": "Pregnancy, gestational / type 2",
-        }[self.value]
 
 
 class Patient(SQLModel, table=True):
@@ -103,3 +89,6 @@ class PatientTag(SQLModel, table=True):
 
     patient_id: int = Field(foreign_key="patient.id", primary_key=True, ondelete="CASCADE")
     name: str = Field(max_length=40, primary_key=True)
+
+
+__all__ = ["DiabetesType", "GlucoseUnits", "Patient", "PatientTag", "Sex", "TargetPreset"]
