@@ -1203,6 +1203,240 @@ def _agp_sorted(
         h_lo = h_hi
 
 
+# Empty cell of the day x slot grid (int16; sorts after every reading, which are < HIST_BINS).
+GRID_EMPTY = 32767
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grid_profile(
+    tt: np.ndarray,
+    rr: np.ndarray,
+    n: int,
+    offset_minutes: int,
+    lo: int,
+    p: int,
+    day_base: int,
+    r_min: int,
+    r_max: int,
+    grid: np.ndarray,
+    slot_count: np.ndarray,
+    hour_hist: np.ndarray,
+    value_count: np.ndarray,
+    below: np.ndarray,
+    above: np.ndarray,
+    rank: np.ndarray,
+    risk_low: np.ndarray,
+    risk_high: np.ndarray,
+    agp: np.ndarray,
+    agp_days: np.ndarray,
+    hour_q: np.ndarray,
+    day_count: np.ndarray,
+    day_sum: np.ndarray,
+    day_in_range: np.ndarray,
+    day_first: np.ndarray,
+    day_last: np.ndarray,
+) -> tuple[bool, float, float]:
+    # Grid path of cohort_chunk for one patient's window readings tt/rr (0-based views, n > 0):
+    # integer mg/dL in the risk tables, one UTC offset that is a multiple of 5 min. When every
+    # reading lies on one 300-s grid and the readings span at most NET_SIZE local days, each
+    # reading owns one cell of a (local day) x (5-min slot) grid, so AGP slot, local day and
+    # wear slot follow from its cell and the per-reading bookkeeping of pass 3 becomes
+    # vectorised loops over the grid: rows give the daily profiles, columns the AGP slots
+    # (sorted by the network in int16), and the hourly histograms give the hourly quantiles
+    # and the Kovatchev risk sums. Returns (done, low risk sum, high risk sum); when not done
+    # (off-grid or too many days) nothing has been written to the outputs.
+    shift = offset_minutes * 60
+    loc0 = tt[0] + shift
+    day0 = loc0 // DAY_SECONDS
+    # Local midnight of the first day, moved to the readings' phase on the 300-s grid (the
+    # offset is a multiple of 300 s, so local and UTC times share the phase).
+    base = day0 * DAY_SECONDS - shift + loc0 % SLOT_SECONDS
+    rows = (tt[n - 1] - base) // DAY_SECONDS + 1
+    if rows > NET_SIZE:
+        return False, 0.0, 0.0
+    grid[:] = GRID_EMPTY
+    off_grid = 0
+    for k in range(n):
+        d = tt[k] - base
+        cell = int(np.uint64(d) // np.uint64(SLOT_SECONDS))
+        off_grid |= d - cell * SLOT_SECONDS
+        grid[cell] = rr[k]
+    if off_grid:
+        return False, 0.0, 0.0
+    # Rows (local days, in reading order): count, sum, readings 70-180; columns: readings per
+    # slot, which is also the number of days behind the slot (one reading per slot and day).
+    slot_count[:] = 0
+    n_days = day_count.shape[1]
+    done = 0
+    for row in range(rows):
+        cells = grid[row * N_SLOTS : row * N_SLOTS + N_SLOTS]
+        c = 0
+        total = 0
+        in_range = 0
+        for s in range(N_SLOTS):
+            x = np.int64(cells[s])
+            present = x != GRID_EMPTY
+            c += present
+            total += x if present else 0
+            in_range += present & (x >= 70) & (x <= 180)
+            slot_count[s] += present
+        if c == 0:
+            continue
+        dcol = min(max(day0 + row - day_base, 0), n_days - 1)
+        if day_count[p, dcol] == 0:
+            day_first[p, dcol] = lo + done
+        day_count[p, dcol] += c
+        day_sum[p, dcol] += total
+        day_in_range[p, dcol] += in_range
+        day_last[p, dcol] = lo + done + c - 1
+        done += c
+    for s in range(N_SLOTS):
+        agp_days[p, s] = slot_count[s]
+    # Hourly histograms of the readings, one byte per bin (an hour holds at most 12 slots x
+    # NET_SIZE days = 192 readings) over the patient's value range, so all 24 fit in L1 cache.
+    # An empty cell adds 0 to the last bin.
+    width = r_max - r_min + 1
+    hist = hour_hist[: N_HOURS * width]
+    hist[:] = 0
+    for h in range(N_HOURS):
+        hour = hist[h * width : h * width + width]
+        for row in range(rows):
+            cells = grid[row * N_SLOTS + h * 12 : row * N_SLOTS + h * 12 + 12]
+            for s in range(12):
+                x = cells[s]
+                hour[min(x - r_min, width - 1)] += x != GRID_EMPTY
+    # Kovatchev risk: count x tabled risk per value (the same terms as reading by reading,
+    # added in another order).
+    rl_sum = 0.0
+    rh_sum = 0.0
+    totals = value_count[:width]
+    totals[:] = 0
+    for h in range(N_HOURS):
+        hour = hist[h * width : h * width + width]
+        for j in range(width):
+            totals[j] += hour[j]
+    for j in range(width):
+        rl_sum += totals[j] * risk_low[r_min + j]
+        rh_sum += totals[j] * risk_high[r_min + j]
+    _sort_grid_columns(grid)
+    _grid_quantiles(grid, slot_count, p, agp, below, above, rank)
+    _hourly_from_bytes(hist, width, r_min, slot_count, grid, hour_q)
+    return True, rl_sum, rh_sum
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sort_grid_columns(grid: np.ndarray) -> None:
+    # Sorts each of the 288 columns of the int16 (NET_SIZE x 288) grid with the network:
+    # branch-free min/max over whole rows, which the compiler vectorises 32 lanes wide.
+    for c in range(SORT_NET.shape[0]):
+        row_a = grid[SORT_NET[c, 0] * N_SLOTS : SORT_NET[c, 0] * N_SLOTS + N_SLOTS]
+        row_b = grid[SORT_NET[c, 1] * N_SLOTS : SORT_NET[c, 1] * N_SLOTS + N_SLOTS]
+        for s in range(N_SLOTS):
+            x = row_a[s]
+            y = row_b[s]
+            row_a[s] = min(x, y)
+            row_b[s] = max(x, y)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grid_quantiles(
+    grid: np.ndarray,
+    slot_count: np.ndarray,
+    p: int,
+    agp: np.ndarray,
+    below: np.ndarray,
+    above: np.ndarray,
+    rank: np.ndarray,
+) -> None:
+    # Type-7 quantiles of every column of the sorted grid, as _agp_network reads them (same
+    # arithmetic), but the two order statistics of each quantile are picked row by row with
+    # int16 selects instead of one indexed load per slot, so the loops vectorise across slots.
+    for q in range(5):
+        quantile = AGP_QUANTILES[q]
+        for s in range(N_SLOTS):
+            rank[s] = np.int16(np.floor((slot_count[s] - 1) * quantile))
+            below[s] = 0
+            above[s] = 0
+        for row in range(NET_SIZE):
+            cells = grid[row * N_SLOTS : row * N_SLOTS + N_SLOTS]
+            r16 = np.int16(row)
+            for s in range(N_SLOTS):
+                x = cells[s]
+                k = rank[s]
+                below[s] = x if k == r16 else below[s]
+                above[s] = x if k + np.int16(1) == r16 else above[s]
+        out = agp[p, q]
+        for s in range(N_SLOTS):
+            c = slot_count[s]
+            h = (c - 1) * quantile
+            k = np.floor(h)
+            lower = np.float64(below[s])
+            value = lower if k + 1 >= c else lower + (h - k) * (np.float64(above[s]) - lower)
+            out[s] = value if c > 0 else np.nan
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hourly_from_bytes(
+    hist: np.ndarray,
+    width: int,
+    r_min: int,
+    slot_count: np.ndarray,
+    grid: np.ndarray,
+    hour_q: np.ndarray,
+) -> None:
+    # The hourly quantiles from the byte histograms of _grid_profile (hour h's bin j counts
+    # readings equal to r_min + j), as _hourly_from_histogram. The walk over the bins keeps a
+    # running count and stops only where it passes the next wanted rank, so the usual step is
+    # one add and one well-predicted compare.
+    lo_pos = np.empty(5, dtype=np.int64)
+    hi_pos = np.empty(5, dtype=np.int64)
+    lo_val = np.empty(5)
+    hi_val = np.empty(5)
+    for h in range(N_HOURS):
+        n = 0
+        for s in range(h * 12, h * 12 + 12):
+            n += slot_count[s]
+        if n == 0:
+            for q in range(5):
+                hour_q[q, h] = np.nan
+            continue
+        for q in range(5):
+            lo_pos[q] = int(np.floor((n - 1) * AGP_QUANTILES[q]))
+            hi_pos[q] = min(lo_pos[q] + 1, n - 1)
+        h_min = HIST_BINS
+        for s in range(h * 12, h * 12 + 12):
+            if slot_count[s] > 0:
+                h_min = min(h_min, int(grid[s]))
+        bins = hist[h * width + h_min - r_min : h * width + width]
+        cum = 0
+        t_lo = 0
+        t_hi = 0
+        next_rank = 0  # the smallest rank not yet found: min(lo_pos[t_lo], hi_pos[t_hi])
+        i = 0
+        while t_hi < 5:
+            cum += bins[i]
+            if cum > next_rank:
+                b = h_min + i
+                while t_lo < 5 and lo_pos[t_lo] < cum:
+                    lo_val[t_lo] = b
+                    t_lo += 1
+                while t_hi < 5 and hi_pos[t_hi] < cum:
+                    hi_val[t_hi] = b
+                    t_hi += 1
+                next_rank = hi_pos[t_hi] if t_hi < 5 else n
+                if t_lo < 5:
+                    next_rank = min(next_rank, lo_pos[t_lo])
+            i += 1
+        for q in range(5):
+            hq = (n - 1) * AGP_QUANTILES[q]
+            k = lo_pos[q]
+            if k + 1 >= n:
+                hour_q[q, h] = lo_val[q]
+            else:
+                below = lo_val[q]
+                hour_q[q, h] = below + (hq - k) * (hi_val[q] - below)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _valid_readings(
     values: np.ndarray, times: np.ndarray, offsets: np.ndarray, a: int, b: int
@@ -1280,6 +1514,12 @@ def cohort_chunk(
     by_hour = np.empty(max_n)
     hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
     g16 = np.empty(NET_SIZE * N_SLOTS)
+    grid16 = np.empty(NET_SIZE * N_SLOTS, dtype=np.int16)
+    hour_bytes = np.empty(N_HOURS * HIST_BINS, dtype=np.uint8)
+    value_count = np.empty(HIST_BINS, dtype=np.int32)
+    grid_below = np.empty(N_SLOTS, dtype=np.int16)
+    grid_above = np.empty(N_SLOTS, dtype=np.int16)
+    grid_rank = np.empty(N_SLOTS, dtype=np.int16)
     slot_count = np.zeros(N_SLOTS, dtype=np.int64)
     hour_hist = np.zeros(N_HOURS * HIST_BINS, dtype=np.int32)
     last_day = np.empty(N_SLOTS, dtype=np.int64)
@@ -1340,12 +1580,22 @@ def cohort_chunk(
         above_t = 0
         r_min = HIST_BINS - 1
         r_max = 0
+        # Sums of the rounded readings shifted by the first one (used when every reading is an
+        # integer: then they equal the floating-point sums exactly, in any order).
+        r0 = int(np.rint(vv[0]))
+        s1i = 0
+        s2i = 0
+        off0 = oo[0]
+        off_changes = 0
         for k in range(n):
             v = vv[k]
             bad += not ((v > 0.0) & (v < np.inf))
             bad += int(np.uint64(oo[k] - min_offset) > np.uint64(max_offset - min_offset))
+            off_changes += oo[k] != off0
             r = int(np.rint(v))
             rr[k] = r
+            s1i += r - r0
+            s2i += (r - r0) * (r - r0)
             non_integer += (v != r) | (r >= HIST_BINS)
             rb = min(r, HIST_BINS - 1)
             r_min = min(r_min, rb)
@@ -1365,23 +1615,31 @@ def cohort_chunk(
                 bad += tt[k] <= tt[k - 1]
             if bad:
                 return ep_int, ep_ext, n_ep, p
-        # Pass 2: sums of the shifted readings and Kovatchev risk.
+        all_integer = non_integer == 0
+        tabled = all_integer and r_min > 0 and r_max < risk_low.shape[0]
         shift = values[lo]  # shifted sums keep the variance accurate
         s1 = 0.0
         s2 = 0.0
         rl_sum = 0.0
         rh_sum = 0.0
-        if non_integer == 0 and r_min > 0 and r_max < risk_low.shape[0]:
+        on_grid = False
+        if tabled and off_changes == 0 and off0 % 5 == 0:
+            # Integer readings on one 5-min grid with one UTC offset (the usual device upload):
+            # the day x slot grid path (docs/analytics.md "Grid path").
+            on_grid, rl_sum, rh_sum = _grid_profile(
+                tt, rr, n, off0, lo, p, day_base, r_min, r_max, grid16, slot_count, hour_bytes,
+                value_count, grid_below, grid_above, grid_rank, risk_low, risk_high, agp,
+                agp_days, hour_q, day_count, day_sum, day_in_range, day_first, day_last,
+            )  # fmt: skip
+        if on_grid:
+            # Every reading sits on its own 300-s point, so on its own wear slot.
+            active = n
+            s1 = float(s1i)
+            s2 = float(s2i)
+        elif tabled:
             # Integer mg/dL (device data). The sums are taken in integers: they equal the
             # floating-point sums in reading order exactly (every partial sum is an integer
             # below 2**53) and vectorise; the risk comes from the tables.
-            shift_i = rr[0]
-            s1i = 0
-            s2i = 0
-            for k in range(n):
-                di = rr[k] - shift_i
-                s1i += di
-                s2i += di * di
             s1 = float(s1i)
             s2 = float(s2i)
             rl_sum, rh_sum = _table_risk_sums(rr, risk_low, risk_high)
@@ -1399,62 +1657,63 @@ def cohort_chunk(
                     rl, rh = risk_terms(v)
                     rl_sum += rl
                     rh_sum += rh
-        # Pass 3: wear slots, local days and AGP slots. Divisions by constants on non-negative
-        # numbers (unsigned) and the local day tracked incrementally (times are sorted).
-        slot_count[:] = 0
-        last_day[:] = -(1 << 62)
-        active = 0
-        prev_wear_slot = -1
-        day = 0
-        day_lo = 1 << 62
-        # The current local day's accumulators live in registers; stored when the day changes
-        # (its readings are k_day .. k - 1: count and last index follow from k at the switch).
-        cur_col = -1
-        k_day = 0
-        run_sum = 0.0
-        run_in_range = 0
-        days_row = agp_days[p]
-        for k in range(n):
-            t = tt[k]
-            wear_slot = int(np.uint64(t - start) // np.uint64(SLOT_SECONDS))
-            if wear_slot != prev_wear_slot:
-                active += 1
-                prev_wear_slot = wear_slot
-            loc = t + oo[k] * 60
-            if loc < day_lo or loc - day_lo >= DAY_SECONDS:
-                day = loc // DAY_SECONDS
-                day_lo = day * DAY_SECONDS
-                dcol = min(max(day - day_base, 0), n_days - 1)
-                if dcol != cur_col:
-                    if cur_col >= 0:
-                        day_count[p, cur_col] += k - k_day
-                        day_sum[p, cur_col] = run_sum
-                        day_in_range[p, cur_col] = run_in_range
-                        day_last[p, cur_col] = lo + k - 1
-                    cur_col = dcol
-                    k_day = k
-                    if day_count[p, dcol] == 0:
-                        day_first[p, dcol] = lo + k
-                    run_sum = day_sum[p, dcol]
-                    run_in_range = day_in_range[p, dcol]
-            slot = int(np.uint64(loc - day_lo) // np.uint64(SLOT_SECONDS))
-            v = vv[k]
-            r = rr[k]
-            so[k] = slot
-            c = slot_count[slot]
-            g16[min(c, NET_SIZE - 1) * N_SLOTS + slot] = v
-            slot_count[slot] = c + 1
-            if last_day[slot] != day:
-                last_day[slot] = day
-                days_row[slot] += 1
-            hour_hist[(slot // 12) * HIST_BINS + min(r, HIST_BINS - 1)] += 1
-            run_sum += v
-            run_in_range += (r >= 70) & (r <= 180)
-        day_count[p, cur_col] += n - k_day
-        day_sum[p, cur_col] = run_sum
-        day_in_range[p, cur_col] = run_in_range
-        day_last[p, cur_col] = lo + n - 1
-        all_integer = non_integer == 0
+        if not on_grid:
+            # Pass 3 (any other input): wear slots, local days and AGP slots. Divisions by
+            # constants on non-negative numbers (unsigned) and the local day tracked
+            # incrementally (times are sorted).
+            slot_count[:] = 0
+            last_day[:] = -(1 << 62)
+            active = 0
+            prev_wear_slot = -1
+            day = 0
+            day_lo = 1 << 62
+            # The current local day's accumulators live in registers; stored when the day changes
+            # (its readings are k_day .. k - 1: count and last index follow from k at the switch).
+            cur_col = -1
+            k_day = 0
+            run_sum = 0.0
+            run_in_range = 0
+            days_row = agp_days[p]
+            for k in range(n):
+                t = tt[k]
+                wear_slot = int(np.uint64(t - start) // np.uint64(SLOT_SECONDS))
+                if wear_slot != prev_wear_slot:
+                    active += 1
+                    prev_wear_slot = wear_slot
+                loc = t + oo[k] * 60
+                if loc < day_lo or loc - day_lo >= DAY_SECONDS:
+                    day = loc // DAY_SECONDS
+                    day_lo = day * DAY_SECONDS
+                    dcol = min(max(day - day_base, 0), n_days - 1)
+                    if dcol != cur_col:
+                        if cur_col >= 0:
+                            day_count[p, cur_col] += k - k_day
+                            day_sum[p, cur_col] = run_sum
+                            day_in_range[p, cur_col] = run_in_range
+                            day_last[p, cur_col] = lo + k - 1
+                        cur_col = dcol
+                        k_day = k
+                        if day_count[p, dcol] == 0:
+                            day_first[p, dcol] = lo + k
+                        run_sum = day_sum[p, dcol]
+                        run_in_range = day_in_range[p, dcol]
+                slot = int(np.uint64(loc - day_lo) // np.uint64(SLOT_SECONDS))
+                v = vv[k]
+                r = rr[k]
+                so[k] = slot
+                c = slot_count[slot]
+                g16[min(c, NET_SIZE - 1) * N_SLOTS + slot] = v
+                slot_count[slot] = c + 1
+                if last_day[slot] != day:
+                    last_day[slot] = day
+                    days_row[slot] += 1
+                hour_hist[(slot // 12) * HIST_BINS + min(r, HIST_BINS - 1)] += 1
+                run_sum += v
+                run_in_range += (r >= 70) & (r <= 180)
+            day_count[p, cur_col] += n - k_day
+            day_sum[p, cur_col] = run_sum
+            day_in_range[p, cur_col] = run_in_range
+            day_last[p, cur_col] = lo + n - 1
         mean = shift + s1 / n
         fstats[p, F_MEAN] = mean
         if n > 1:
@@ -1479,7 +1738,9 @@ def cohort_chunk(
         max_count = 0
         for s in range(N_SLOTS):
             max_count = max(max_count, slot_count[s])
-        if all_integer and max_count <= NET_SIZE:
+        if on_grid:
+            pass  # done by _grid_profile
+        elif all_integer and max_count <= NET_SIZE:
             _agp_network(g16, slot_count, p, agp)
             _hourly_from_histogram(hour_hist, slot_count, g16, hour_q)
         else:

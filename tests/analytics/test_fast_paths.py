@@ -210,3 +210,73 @@ def test_mage_on_grid_runs_split_segments_at_long_gaps():
     whole = _mage(np.concatenate([v1, v2]), np.concatenate([t1, t2]))
     assert m1 > 100 and 50 < m2 < 100
     assert whole == pytest.approx((m1 * h1 + m2 * h2) / (h1 + h2), rel=1e-12)
+
+
+def _grid_patient(rng, days, phase, offset, missing=0.05, edges=False):
+    m = days * 288
+    t = START + phase + np.arange(m) * 300
+    keep = rng.random(m) > missing
+    if edges:  # runs at the range, target and episode thresholds
+        g = np.repeat(rng.choice([53.0, 54, 69, 70, 180, 181, 250, 251], m // 6 + 1), 6)[:m]
+    else:
+        g = np.clip(np.rint(150 + np.cumsum(rng.normal(0, 8, m))), 39, 401)
+    return g[keep], t[keep], np.full(int(keep.sum()), offset, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("phase", "offset", "window_shift", "edges"),
+    [
+        (0, 0, 0, False),
+        (137, 60, 0, False),  # readings on a 300-s grid with a phase (e.g. 10:02:17, 10:07:17)
+        (0, 330, 7 * 3600, False),  # UTC+05:30, window starting mid-day
+        (240, 345, 0, True),  # UTC+05:45, values at the thresholds
+        (0, -720, 3 * 3600, False),
+        (0, 840, 0, True),
+    ],
+)
+def test_grid_path_matches_reference(phase, offset, window_shift, edges):
+    # Integer readings on one 5-min grid with one offset take the day x slot grid path; every
+    # output must equal the pure-Python reference.
+    rng = np.random.default_rng(phase + offset + 1000)
+    patients = [_grid_patient(rng, 14, phase, offset, edges=edges) for _ in range(3)]
+    start = START + window_shift
+    check_against_reference(patients, start=start, end=start + 14 * DAY)
+
+
+def _grid_profile(values, times, offset):
+    n = values.shape[0]
+    out = {
+        name: np.zeros((1, 20), dtype)
+        for name, dtype in (
+            ("day_count", np.int64), ("day_sum", float), ("day_in_range", np.int64),
+            ("day_first", np.int64), ("day_last", np.int64),
+        )
+    }  # fmt: skip
+    rounded = np.rint(values).astype(np.int64)
+    done, rl, rh = k._grid_profile(
+        times, rounded, n, offset, 0, 0, (START + k.MIN_OFFSET_SECONDS) // DAY,
+        int(rounded.min()), int(rounded.max()), np.empty(k.NET_SIZE * k.N_SLOTS, np.int16),
+        np.zeros(k.N_SLOTS, np.int64), np.empty(k.N_HOURS * k.HIST_BINS, np.uint8),
+        np.empty(k.HIST_BINS, np.int32), np.empty(k.N_SLOTS, np.int16),
+        np.empty(k.N_SLOTS, np.int16), np.empty(k.N_SLOTS, np.int16), api._RISK_LOW,
+        api._RISK_HIGH, np.zeros((1, 5, k.N_SLOTS)), np.zeros((1, k.N_SLOTS), np.int32),
+        np.zeros((5, k.N_HOURS)), out["day_count"], out["day_sum"], out["day_in_range"],
+        out["day_first"], out["day_last"],
+    )  # fmt: skip
+    return done, rl, rh, out
+
+
+def test_grid_path_is_taken_only_for_readings_on_one_grid():
+    rng = np.random.default_rng(8)
+    values, times, _ = _grid_patient(rng, 14, 0, 60)
+    done, rl, rh, out = _grid_profile(values, times, 60)
+    assert done and out["day_count"].sum() == values.size
+    rl_ref = sum(k.risk_terms(v)[0] for v in values)
+    assert rl == pytest.approx(rl_ref, rel=1e-12)
+    off_grid = times.copy()
+    off_grid[100] += 1  # one reading one second off the grid
+    done, _, _, out = _grid_profile(values, off_grid, 60)
+    assert not done and not out["day_count"].any()  # nothing written
+    values, times, _ = _grid_patient(rng, 17, 0, 60)  # more local days than the network sorts
+    done, _, _, out = _grid_profile(values, times, 60)
+    assert not done and not out["day_count"].any()

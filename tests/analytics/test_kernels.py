@@ -50,6 +50,9 @@ def check_against_reference(patients, start=START, end=START + 3 * DAY, preset="
         assert list(m.daily.days) == days
         assert list(m.daily.n_readings) == [ref.daily[d][0] for d in days]
         np.testing.assert_allclose(m.daily.mean, [ref.daily[d][1] / ref.daily[d][0] for d in days])
+        np.testing.assert_allclose(
+            m.daily.pct_70_180, [100.0 * ref.daily[d][2] / ref.daily[d][0] for d in days]
+        )
         got = sorted(
             (
                 api._KINDS.index(next(x for x in api._KINDS if x[0] == e.kind)),
