@@ -60,6 +60,8 @@ from clinic_portal.records import MGDL_PER_MMOLL
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+# Longer than any CGM's cadence; the extended-hyper window (120 min) needs it well below.
+MAX_SAMPLE_INTERVAL = 3600
 DEFAULT_SAMPLE_INTERVAL = 300  # s: each CGM reading stands for 5 min (Dexcom, Libre 2/3, Guardian)
 GMI_MIN_ACTIVE_SECONDS = int(0.7 * 14 * 86_400)  # GMI shown from 70 % of 14 days of wear
 
@@ -503,8 +505,11 @@ def compute_cohort(
         ValueError: invalid input (see :func:`prepare`), window or sample interval.
     """
     _check_window(start, end)
-    if sample_interval <= 0:
-        raise ValueError("sample_interval must be positive seconds")
+    if not 0 < sample_interval <= MAX_SAMPLE_INTERVAL:
+        raise ValueError(
+            f"sample_interval must be 1..{MAX_SAMPLE_INTERVAL} seconds (the time one CGM reading "
+            "stands for)"
+        )
     spec = target_spec(preset)
     start, end = int(start), int(end)
     if isinstance(values, CgmArrays):

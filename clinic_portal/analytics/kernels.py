@@ -21,6 +21,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+# Count of trailing zero bits of an integer (one instruction); numba's own helper, used for
+# the byte-at-a-time class search of the episode machines (numba is pinned below 0.70).
+from numba.cpython.unsafe.numbers import trailing_zeros
+
 SLOT_SECONDS = 300  # AGP time-of-day slot and the wear grid: 5 min
 N_SLOTS = 288
 N_HOURS = 24
@@ -212,8 +216,106 @@ def _smooth_into(series: np.ndarray, out: np.ndarray) -> None:
             out[h] = (prev + 4.0 * cur + nxt) / 6.0
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _record(
+# Bits of the per-reading class byte (rounded mg/dL), one per episode threshold.
+BIT_LT54 = 1
+BIT_LT70 = 2
+BIT_GT180 = 4
+BIT_GT250 = 8
+
+
+# Set by patient_episodes on reading k (> 0) of the patient when the time since reading k - 1
+# exceeds EPISODE_MAX_GAP: a run of either kind stops there and an open episode closes there.
+BIT_GAP = 16
+
+_ONES = np.uint64(0x0101010101010101)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _find(cls64: np.ndarray, i: int, n: int, flip: np.uint64, mask: np.uint64) -> int:
+    # First reading k in [i, n) whose class byte, XOR-ed with ``flip``, has a bit of ``mask``
+    # (n if none). Flip 0 finds the next reading with a bit set; flip = the class bit finds
+    # the end of a run of that class (mask adds BIT_GAP to stop at a gap too). Eight class
+    # bytes are tested at a time and the byte found by a trailing-zero count. Bytes from n up
+    # to the end of the last word are zero (patient_episodes' contract).
+    if i >= n:
+        return n
+    # Unsigned word indices: no negative-index fix-up in the loop.
+    w = np.uint64(i) >> np.uint64(3)
+    last_w = np.uint64(n - 1) >> np.uint64(3)
+    x = (cls64[w] ^ flip) & mask & (_ALL << ((np.uint64(i) & np.uint64(7)) << np.uint64(3)))
+    while x == np.uint64(0):
+        w += np.uint64(1)
+        if w > last_w:
+            return n
+        x = (cls64[w] ^ flip) & mask
+    k = np.int64((w << np.uint64(3)) + (trailing_zeros(x) >> np.uint64(3)))
+    return min(k, n)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _range_min(values: np.ndarray, a: int, b: int) -> float:
+    # min of values[a..b] (inclusive). Four running minima break the dependency chain of the
+    # comparisons (the compiler does not vectorise a floating-point min); values are finite and
+    # positive (validated by the API), so the minimum is the same float whichever way the
+    # comparisons are grouped.
+    w = values[a : b + 1]
+    n = w.shape[0]
+    m0 = w[0]
+    m1 = m0
+    m2 = m0
+    m3 = m0
+    k = 0
+    while k + 4 <= n:
+        x = w[k]
+        m0 = x if x < m0 else m0
+        x = w[k + 1]
+        m1 = x if x < m1 else m1
+        x = w[k + 2]
+        m2 = x if x < m2 else m2
+        x = w[k + 3]
+        m3 = x if x < m3 else m3
+        k += 4
+    while k < n:
+        x = w[k]
+        m0 = x if x < m0 else m0
+        k += 1
+    m0 = m1 if m1 < m0 else m0
+    m2 = m3 if m3 < m2 else m2
+    return m2 if m2 < m0 else m0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _range_max(values: np.ndarray, a: int, b: int) -> float:
+    # max of values[a..b] (inclusive), as _range_min.
+    w = values[a : b + 1]
+    n = w.shape[0]
+    m0 = w[0]
+    m1 = m0
+    m2 = m0
+    m3 = m0
+    k = 0
+    while k + 4 <= n:
+        x = w[k]
+        m0 = x if x > m0 else m0
+        x = w[k + 1]
+        m1 = x if x > m1 else m1
+        x = w[k + 2]
+        m2 = x if x > m2 else m2
+        x = w[k + 3]
+        m3 = x if x > m3 else m3
+        k += 4
+    while k < n:
+        x = w[k]
+        m0 = x if x > m0 else m0
+        k += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    return m2 if m2 > m0 else m0
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _put(
     out_int: np.ndarray,
     out_ext: np.ndarray,
     out_key: np.ndarray,
@@ -233,281 +335,218 @@ def _record(
     return n_ep + 1
 
 
-# Bits of the per-reading class byte (rounded mg/dL), one per episode threshold.
-BIT_LT54 = 1
-BIT_LT70 = 2
-BIT_GT180 = 4
-BIT_GT250 = 8
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _follow_open(
+    times: np.ndarray,
+    cls: np.ndarray,
+    cls64: np.ndarray,
+    n: int,
+    sample_interval: int,
+    bit: int,
+    e: int,
+) -> tuple[int, int]:
+    # An episode is open and its qualifying run (no gap inside) ends before reading e. Follow
+    # it to its close: returns (last qualifying reading, reading at which it closes; n when it
+    # is still open after the last reading). It closes at a gap, or at the first reading of a
+    # non-qualifying stretch lasting >= 15 min; a shorter stretch followed by a qualifying
+    # reading only extends it.
+    run_end = np.uint64(bit) * _ONES
+    stop = np.uint64(bit | BIT_GAP) * _ONES
+    stop_byte = bit | BIT_GAP
+    last = e - 1
+    while e < n:
+        if cls[e] & BIT_GAP:
+            return last, e
+        # Non-qualifying stretch from e: it reaches 15 min at the first reading at or after
+        # ``due`` (a few readings on, so a short walk) unless a gap or a qualifying reading
+        # comes first.
+        due = times[e] + EPISODE_MIN_SECONDS - sample_interval
+        j = e
+        while True:
+            if times[j] >= due:
+                return last, j
+            j += 1
+            if j >= n:
+                return last, n
+            if cls[j] & stop_byte:
+                break
+        if cls[j] & BIT_GAP:
+            return last, j
+        # Qualifying again: the episode goes on to the end of this run.
+        e = _find(cls64, j + 1, n, run_end, stop)
+        last = e - 1
+    return last, n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _next_with_bit(cls: np.ndarray, cls64: np.ndarray, i: int, n: int, bit: int) -> int:
-    # First k >= i with cls[k] & bit (n if none). Most readings of most patients qualify for
-    # no episode kind, so the search tests 8 class bytes at a time as one 64-bit word.
-    while i < n and i & 7:
-        if cls[i] & bit:
-            return i
-        i += 1
-    word_mask = np.uint64(bit) * np.uint64(0x0101010101010101)
-    while i < n and not (cls64[i >> 3] & word_mask):
-        i += 8
-    while i < n and not (cls[i] & bit):
-        i += 1
-    return min(i, n)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _threshold_episodes(
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _threshold_kind(
     values: np.ndarray,
     times: np.ndarray,
     cls: np.ndarray,
     cls64: np.ndarray,
-    lo: int,
-    hi: int,
+    n: int,
+    base: int,
     sample_interval: int,
     kind: int,
     bit: int,
-    sign: int,
+    hypo: bool,
     begin_after: int,
     out_int: np.ndarray,
     out_ext: np.ndarray,
     out_key: np.ndarray,
     n_ep: int,
 ) -> int:
-    # One run machine: a reading qualifies when its class byte has ``bit`` (hypo: sign = 1,
-    # the nadir is the minimum; hyper: sign = -1, the peak); rules in patient_episodes. While
-    # no run and no episode is open a non-qualifying reading changes nothing, so the machine
-    # skips ahead to the next qualifying reading. ``cls``/``cls64`` start at reading lo.
-    # 0-based views (no negative-index handling in the loops); indices recorded + base.
-    base = lo
-    values = values[lo:hi]
-    times = times[lo:hi]
-    hi = hi - lo
-    lo = 0
-    in_run = False
-    is_open = False
-    run_first = 0
-    run_ext = 0.0
-    ep_first = 0
-    ep_ext = 0.0
-    last_in = 0
-    out_first = 0
-    i = lo
-    while i < hi:
-        if not in_run and not is_open:
-            i = _next_with_bit(cls, cls64, i, hi, bit)
-            if i == hi:
-                break
-        elif in_run and is_open:
-            # Inside an open episode's qualifying run (i > lo) each further qualifying reading
-            # without a long gap only extends the episode: a tight loop for the stretch.
-            j = i
-            ext = ep_ext
-            while j < hi and (cls[j] & bit) and times[j] - times[j - 1] <= EPISODE_MAX_GAP:
-                v = values[j]
-                ext = v if sign * v < sign * ext else ext
-                j += 1
-            if j > i:
-                ep_ext = ext
-                last_in = j - 1
-                i = j
-                continue
-        t = times[i]
-        if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
-            if is_open:
-                n_ep = _record(
-                    out_int,
-                    out_ext,
-                    out_key,
-                    n_ep,
-                    kind,
-                    base + ep_first,
-                    base + last_in,
-                    ep_ext,
-                    base + i,
-                )
-                is_open = False
-            in_run = False
-        v = values[i]
-        if cls[i] & bit:
-            if not in_run:
-                in_run = True
-                run_first = i
-                run_ext = v
-            elif sign * v < sign * run_ext:
-                run_ext = v
-            last_in = i
-            if is_open:
-                if sign * v < sign * ep_ext:
-                    ep_ext = v
-            elif t - times[run_first] + sample_interval >= begin_after:
-                is_open = True
-                ep_first = run_first
-                ep_ext = run_ext
-        else:
-            if in_run or i == lo:
-                in_run = False
-                out_first = i
-            if is_open and t - times[out_first] + sample_interval >= EPISODE_MIN_SECONDS:
-                n_ep = _record(
-                    out_int,
-                    out_ext,
-                    out_key,
-                    n_ep,
-                    kind,
-                    base + ep_first,
-                    base + last_in,
-                    ep_ext,
-                    base + i,
-                )
-                is_open = False
-        i += 1
-    if is_open:
-        n_ep = _record(
-            out_int,
-            out_ext,
-            out_key,
-            n_ep,
-            kind,
-            base + ep_first,
-            base + last_in,
-            ep_ext,
-            base + hi,
+    # One kind, qualifying when the class byte has ``bit``. With no episode open only a
+    # qualifying run can matter: find it, measure it, and open an episode if it lasts long
+    # enough (its first reading begins the episode); then follow the episode to its close.
+    # ``values``/``times`` are 0-based views of the patient, indices recorded + base.
+    qual = np.uint64(bit) * _ONES
+    run_end = qual
+    stop = np.uint64(bit | BIT_GAP) * _ONES
+    i = 0
+    while True:
+        s = _find(cls64, i, n, np.uint64(0), qual)
+        if s >= n:
+            break
+        e = _find(cls64, s + 1, n, run_end, stop)
+        if times[e - 1] - times[s] + sample_interval < begin_after:
+            i = e
+            continue
+        last, closed = _follow_open(times, cls, cls64, n, sample_interval, bit, e)
+        ext = _range_min(values, s, last) if hypo else _range_max(values, s, last)
+        n_ep = _put(
+            out_int, out_ext, out_key, n_ep, kind, base + s, base + last, ext, base + closed
         )
+        # After a gap close the gap's reading may begin the next run; after a normal close the
+        # closing reading does not qualify.
+        i = closed
     return n_ep
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _extended_hyper_episodes(
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _high_count(cls64: np.ndarray, a: int, b: int) -> int:
+    # Readings > 250 among [a, b) (a < b): the BIT_GT250 bits of the class words, summed a word
+    # at a time (each byte holds 0 or 1 after the shift; a multiply adds the 8 bytes).
+    ones = _ONES
+    w = a >> 3
+    wl = (b - 1) >> 3
+    total = 0
+    lo_mask = _ALL << np.uint64((a & 7) * 8)
+    while w <= wl:
+        x = (cls64[w] >> np.uint64(3)) & ones
+        if w == a >> 3:
+            x &= lo_mask
+        if w == wl:
+            x &= _ALL >> np.uint64((7 - ((b - 1) & 7)) * 8)
+        total += int((x * ones) >> np.uint64(56))
+        w += 1
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _window_start(times: np.ndarray, floor: int, i: int, sample_interval: int) -> int:
+    # First reading k >= floor whose time is within the 120-min window ending at reading i
+    # (t_k >= t_i - 120 min + one sample interval), by bisection over [floor, i].
+    lim = times[i] - EXTENDED_HYPER_WINDOW + sample_interval
+    a = floor
+    b = i
+    while a < b:
+        m = (a + b) >> 1
+        if times[m] >= lim:
+            b = m
+        else:
+            a = m + 1
+    return a
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _extended_hyper_kind(
     values: np.ndarray,
     times: np.ndarray,
-    rounded: np.ndarray,
     cls: np.ndarray,
     cls64: np.ndarray,
-    lo: int,
-    hi: int,
+    n: int,
+    base: int,
     sample_interval: int,
     out_int: np.ndarray,
     out_ext: np.ndarray,
     out_key: np.ndarray,
     n_ep: int,
 ) -> int:
-    # Sliding 120-min window of readings with the count of > 250 inside it. While that count
-    # is 0 and no episode is open, only the next > 250 reading can change anything, so the
-    # machine skips to it (the window then starts there: nothing before it counts).
-    base = lo
-    values = values[lo:hi]
-    times = times[lo:hi]
-    rounded = rounded[: hi - lo]
-    hi = hi - lo
-    lo = 0
-    win_first = lo
-    win_high = 0
-    x_open = False
-    x_first = 0
-    x_peak = 0.0
-    x_last_in = 0
-    x_out_first = -1
-    i = lo
-    while i < hi:
-        if not x_open and win_high == 0:
-            j = _next_with_bit(cls, cls64, i, hi, BIT_GT250)
-            if j == hi:
-                break
-            if j > i:
-                win_first = j
-            i = j
-        elif x_open and i > lo:
-            # While an episode is open the sliding window is not consulted (it restarts when the
-            # episode closes), so a stretch of > 180 readings without a long gap only extends
-            # the episode: a tight loop.
-            j = i
-            peak = x_peak
-            while j < hi and (cls[j] & BIT_GT180) and times[j] - times[j - 1] <= EPISODE_MAX_GAP:
-                v = values[j]
-                peak = v if v > peak else peak
-                j += 1
-            if j > i:
-                x_peak = peak
-                x_last_in = j - 1
-                x_out_first = -1
-                i = j
+    # The episode begins at the first reading i at which the 120-min window ending at i holds
+    # enough > 250 readings; the window never reaches back before ``floor`` (the reading after
+    # the last close, or the last gap). That count can only grow at a > 250 reading, so the
+    # machine goes from run of > 250 readings to run, and tests a run reading by reading only
+    # when the readings before it in the window plus the whole run could be enough.
+    high = np.uint64(BIT_GT250) * _ONES
+    high_or_gap = np.uint64(BIT_GT250 | BIT_GAP) * _ONES
+    floor = 0
+    i = 0
+    while True:
+        s = _find(cls64, i, n, np.uint64(0), high_or_gap)
+        if s >= n:
+            break
+        if cls[s] & BIT_GAP:
+            floor = s
+            if not (cls[s] & BIT_GT250):
+                i = s + 1
                 continue
-        t = times[i]
-        if i > lo and t - times[i - 1] > EPISODE_MAX_GAP:
-            if x_open:
-                n_ep = _record(
-                    out_int,
-                    out_ext,
-                    out_key,
-                    n_ep,
-                    HYPER_EXTENDED,
-                    base + x_first,
-                    base + x_last_in,
-                    x_peak,
-                    base + i,
-                )
-                x_open = False
-            win_first = i
-            win_high = 0
-            x_out_first = -1
-        r = rounded[i - lo]
-        if r > 250:
-            win_high += 1
-        while times[win_first] <= t - EXTENDED_HYPER_WINDOW + sample_interval - 1:
-            if rounded[win_first - lo] > 250:
-                win_high -= 1
-            win_first += 1
-        if x_open:
-            if r > 180:
-                x_last_in = i
-                x_out_first = -1
-                if values[i] > x_peak:
-                    x_peak = values[i]
-            else:
-                if x_out_first < 0:
-                    x_out_first = i
-                if t - times[x_out_first] + sample_interval >= EPISODE_MIN_SECONDS:
-                    n_ep = _record(
-                        out_int,
-                        out_ext,
-                        out_key,
-                        n_ep,
-                        HYPER_EXTENDED,
-                        base + x_first,
-                        base + x_last_in,
-                        x_peak,
-                        base + i,
-                    )
-                    x_open = False
-                    # Readings of a closed episode cannot start the next one.
-                    win_first = i + 1
-                    win_high = 0
-        elif win_high * sample_interval >= EXTENDED_HYPER_SECONDS:
-            x_open = True
-            x_first = win_first
-            while rounded[x_first - lo] <= 250:
-                x_first += 1
-            x_peak = values[x_first]
-            for j in range(x_first, i + 1):
-                if values[j] > x_peak:
-                    x_peak = values[j]
-            x_last_in = i
-            x_out_first = -1
-        i += 1
-    if x_open:
-        n_ep = _record(
-            out_int,
-            out_ext,
-            out_key,
-            n_ep,
-            HYPER_EXTENDED,
-            base + x_first,
-            base + x_last_in,
-            x_peak,
-            base + hi,
-        )
+        e = _find(cls64, s + 1, n, high, high_or_gap)
+        a = _window_start(times, floor, s, sample_interval)
+        before = _high_count(cls64, a, s) if a < s else 0
+        if (before + e - s) * sample_interval < EXTENDED_HYPER_SECONDS:
+            i = e
+            continue
+        # Walk the run: count at reading k = readings > 250 in [a, k], a following the window.
+        count = before
+        opened = -1
+        for k in range(s, e):
+            count += 1
+            lim = times[k] - EXTENDED_HYPER_WINDOW + sample_interval
+            while times[a] < lim:
+                count -= (cls[a] & BIT_GT250) != 0
+                a += 1
+            if count * sample_interval >= EXTENDED_HYPER_SECONDS:
+                opened = k
+                break
+        if opened < 0:
+            i = e
+            continue
+        first = _find(cls64, a, n, np.uint64(0), high)
+        # Open from ``opened``: it goes on over the > 180 run that holds it.
+        e180 = _find(
+            cls64, opened + 1, n, np.uint64(BIT_GT180) * _ONES,
+            np.uint64(BIT_GT180 | BIT_GAP) * _ONES,
+        )  # fmt: skip
+        last, closed = _follow_open(times, cls, cls64, n, sample_interval, BIT_GT180, e180)
+        n_ep = _put(
+            out_int, out_ext, out_key, n_ep, HYPER_EXTENDED, base + first, base + last,
+            _range_max(values, first, last), base + closed,
+        )  # fmt: skip
+        if closed < n and cls[closed] & BIT_GAP:
+            # Closed by a gap: the window restarts at the gap's reading, which may count.
+            floor = closed
+            i = closed
+        else:
+            # Readings of a closed episode cannot start the next one.
+            floor = closed + 1
+            i = closed + 1
     return n_ep
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _mark_gaps(times: np.ndarray, cls: np.ndarray, cls64: np.ndarray, n: int) -> int:
+    # BIT_GAP on every reading after a gap > EPISODE_MAX_GAP (branch-free, vectorises), and the
+    # union of all class bits of the patient (a kind whose bit never occurs is skipped).
+    for k in range(1, n):
+        cls[k] |= np.uint8((times[k] - times[k - 1] > EPISODE_MAX_GAP) * BIT_GAP)
+    seen = np.uint64(0)
+    for w in range((n + 7) >> 3):
+        seen |= cls64[w]
+    seen |= seen >> np.uint64(32)
+    seen |= seen >> np.uint64(16)
+    seen |= seen >> np.uint64(8)
+    return int(seen & np.uint64(0xFF))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -527,9 +566,10 @@ def patient_episodes(
 
     ``rounded[i - lo]`` is reading i rounded half-to-even to integer mg/dL (the classification
     value) and ``cls[i - lo]`` its class byte (BIT_* set for < 54, < 70, > 180, > 250; ``cls``
-    is zero-padded to a multiple of 8 bytes). Each reading stands for ``sample_interval``
-    seconds, so a run of readings lasts ``t_last - t_first + sample_interval``; 3 readings 5 min
-    apart make "15 minutes", as in iglu.
+    is zero-padded to a multiple of 8 bytes). ``cls`` is also this function's scratch: it sets
+    BIT_GAP on the readings that follow a gap (the caller rewrites the bytes for each patient).
+    Each reading stands for ``sample_interval`` seconds, so a run of readings lasts ``t_last -
+    t_first + sample_interval``; 3 readings 5 min apart make "15 minutes", as in iglu.
     A run begins an episode when it lasts >= 15 min (> 120 min for extended hypo); the episode
     ends with the first run of non-qualifying readings lasting >= 15 min, and ends at its last
     qualifying reading + ``sample_interval`` (clipped to ``window_end``). A gap over 45 min
@@ -539,32 +579,41 @@ def patient_episodes(
     episodes close (kind order at the same reading); the buffers need ``N_KINDS * (hi - lo)``
     rows and ``out_key`` is scratch of the same length. Returns the count.
     """
-    n_ep = 0
+    n = hi - lo
+    if n <= 0:
+        return 0
     cls64 = cls.view(np.uint64)
-    n_ep = _threshold_episodes(
-        values, times, cls, cls64, lo, hi, sample_interval, HYPO_L1, BIT_LT70, 1,
-        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
-    )  # fmt: skip
-    n_ep = _threshold_episodes(
-        values, times, cls, cls64, lo, hi, sample_interval, HYPO_L2, BIT_LT54, 1,
-        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
-    )  # fmt: skip
-    n_ep = _threshold_episodes(
-        values, times, cls, cls64, lo, hi, sample_interval, HYPO_EXTENDED, BIT_LT70, 1,
-        EXTENDED_HYPO_SECONDS + 1, out_int, out_ext, out_key, n_ep,
-    )  # fmt: skip
-    n_ep = _threshold_episodes(
-        values, times, cls, cls64, lo, hi, sample_interval, HYPER_L1, BIT_GT180, -1,
-        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
-    )  # fmt: skip
-    n_ep = _threshold_episodes(
-        values, times, cls, cls64, lo, hi, sample_interval, HYPER_L2, BIT_GT250, -1,
-        EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
-    )  # fmt: skip
-    n_ep = _extended_hyper_episodes(
-        values, times, rounded, cls, cls64, lo, hi, sample_interval, out_int, out_ext, out_key,
-        n_ep,
-    )  # fmt: skip
+    vv = values[lo:hi]
+    tt = times[lo:hi]
+    seen = _mark_gaps(tt, cls, cls64, n)
+    n_ep = 0
+    if seen & BIT_LT70:
+        n_ep = _threshold_kind(
+            vv, tt, cls, cls64, n, lo, sample_interval, HYPO_L1, BIT_LT70, True,
+            EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+        )  # fmt: skip
+        if seen & BIT_LT54:
+            n_ep = _threshold_kind(
+                vv, tt, cls, cls64, n, lo, sample_interval, HYPO_L2, BIT_LT54, True,
+                EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+            )  # fmt: skip
+        n_ep = _threshold_kind(
+            vv, tt, cls, cls64, n, lo, sample_interval, HYPO_EXTENDED, BIT_LT70, True,
+            EXTENDED_HYPO_SECONDS + 1, out_int, out_ext, out_key, n_ep,
+        )  # fmt: skip
+    if seen & BIT_GT180:
+        n_ep = _threshold_kind(
+            vv, tt, cls, cls64, n, lo, sample_interval, HYPER_L1, BIT_GT180, False,
+            EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+        )  # fmt: skip
+        if seen & BIT_GT250:
+            n_ep = _threshold_kind(
+                vv, tt, cls, cls64, n, lo, sample_interval, HYPER_L2, BIT_GT250, False,
+                EPISODE_MIN_SECONDS, out_int, out_ext, out_key, n_ep,
+            )  # fmt: skip
+            n_ep = _extended_hyper_kind(
+                vv, tt, cls, cls64, n, lo, sample_interval, out_int, out_ext, out_key, n_ep
+            )
     # Each kind comes out in closing order; interleave the kinds by closing reading (stable
     # insertion sort: a patient has few episodes).
     for a in range(1, n_ep):

@@ -174,3 +174,13 @@ def test_invalid_window():
     assert math.isnan(
         api.cgm_metrics([100.0], [START], [0], [0, 1], start=START + 1, end=END)[0].mean
     )
+
+
+@pytest.mark.parametrize("interval", [0, -300, api.MAX_SAMPLE_INTERVAL + 1])
+def test_invalid_sample_interval(interval):
+    # Episode durations count each reading as sample_interval seconds; beyond an hour the
+    # 120-min extended-hyper window would hold fewer than two readings.
+    with pytest.raises(ValueError, match="sample_interval"):
+        api.cgm_metrics(
+            [100.0], [START], [0], [0, 1], start=START, end=END, sample_interval=interval
+        )
