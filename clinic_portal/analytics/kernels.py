@@ -19,11 +19,14 @@ their sources; the comments here only point at them.
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import njit
+from numba.core import types
 
-# Count of trailing zero bits of an integer (one instruction); numba's own helper, used for
-# the byte-at-a-time class search of the episode machines (numba is pinned below 0.70).
+# trailing_zeros: numba's own count of trailing zero bits (one instruction), used by the
+# byte-at-a-time searches over class and sign bytes (numba is pinned below 0.70).
 from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 SLOT_SECONDS = 300  # AGP time-of-day slot and the wear grid: 5 min
 N_SLOTS = 288
@@ -637,6 +640,132 @@ def patient_episodes(
     return n_ep
 
 
+# Sign codes of short MA - long MA, one byte per grid point of a gap-free segment.
+SIGN_TIE = 0
+SIGN_POS = 1
+SIGN_NEG = 2
+SIGN_END = 8  # sentinel after the segment's last point
+SIGN_PAD = 64  # sentinel bytes (the scan reads 64 sign bytes at a time)
+
+
+# --- Vector helpers -------------------------------------------------------------------------
+# numba leaves LLVM's SLP vectoriser off, so straight-line code over 8 neighbouring elements
+# stays scalar; loops vectorise only when they are long. The extremes between crossings (some
+# 40 points each), the run copy of the grid build and the crossing scan work on short, fixed
+# groups of elements, so these helpers spell the vector operations out in LLVM IR. Each one
+# reads (or writes) elements [k, k + lanes) of a 1-D C-contiguous array: the caller guarantees
+# that they lie inside the array (no bounds check, like numba's own indexing).
+
+
+def _lanes(context, builder, aryty, ary, k, lanes):
+    # Pointer to <lanes x element> at element k of the array.
+    data = context.make_array(aryty)(context, builder, ary).data
+    elem = context.get_data_type(aryty.dtype)
+    return builder.bitcast(builder.gep(data, [k]), ir.VectorType(elem, lanes).as_pointer())
+
+
+def _splat(builder, x, lanes):
+    vt = ir.VectorType(x.type, lanes)
+    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(
+        v, v, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+    )
+
+
+def _is_array(a, dtype) -> bool:
+    return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dtype
+
+
+def _reduce8(builder, v, pred):
+    # Halving tree of compare/select (x86 minpd/maxpd); no NaN in the lanes.
+    for half in (4, 2, 1):
+        mask = list(range(half, 2 * half)) + [0] * (8 - half)
+        w = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
+        v = builder.select(builder.fcmp_ordered(pred, v, w), v, w)
+    return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+
+
+def _extreme8(pred):
+    def typer(typingctx, a, k):
+        if not (_is_array(a, types.float64) and isinstance(k, types.Integer)):
+            return None
+
+        def codegen(context, builder, sig, args):
+            p = _lanes(context, builder, sig.args[0], args[0], args[1], 8)
+            return _reduce8(builder, builder.load(p, align=8), pred)
+
+        return types.float64(a, k), codegen
+
+    return typer
+
+
+_min8 = intrinsic(_extreme8("<"))  # min of a[k : k + 8] (float64, no NaN)
+_max8 = intrinsic(_extreme8(">"))  # max of a[k : k + 8]
+
+
+@intrinsic
+def _equal_mask8(typingctx, a, k, x):
+    # Bit q set where a[k + q] == x (float64), q < 8.
+    if not (_is_array(a, types.float64) and isinstance(k, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
+        c = builder.fcmp_ordered("==", v, _splat(builder, args[2], 8))
+        return builder.zext(builder.bitcast(c, ir.IntType(8)), ir.IntType(64))
+
+    return types.int64(a, k, types.float64), codegen
+
+
+@intrinsic
+def _step_breaks8(typingctx, t, k):
+    # Bit q set where t[k + q + 1] - t[k + q] != MAGE_GRID (int64 times), q < 8.
+    if not (_is_array(t, types.int64) and isinstance(k, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        a = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
+        k1 = builder.add(args[1], ir.Constant(args[1].type, 1))
+        b = builder.load(_lanes(context, builder, sig.args[0], args[0], k1, 8), align=8)
+        c = builder.icmp_signed(
+            "!=", builder.sub(b, a), _splat(builder, ir.Constant(i64, MAGE_GRID), 8)
+        )
+        return builder.zext(builder.bitcast(c, ir.IntType(8)), i64)
+
+    return types.int64(t, k), codegen
+
+
+@intrinsic
+def _copy8(typingctx, src, j, dst, k):
+    # dst[k : k + 8] = src[j : j + 8] (float64).
+    if not (_is_array(src, types.float64) and _is_array(dst, types.float64)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
+        builder.store(v, _lanes(context, builder, sig.args[2], args[2], args[3], 8), align=8)
+        return context.get_dummy_value()
+
+    return types.none(src, j, dst, k), codegen
+
+
+@intrinsic
+def _differ_mask64(typingctx, b, k, x):
+    # Bit q set where b[k + q] != x (uint8 bytes), q < 64.
+    if not (_is_array(b, types.uint8) and isinstance(k, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        i8 = ir.IntType(8)
+        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 64), align=1)
+        x8 = builder.trunc(args[2], i8) if args[2].type != i8 else args[2]
+        c = builder.icmp_unsigned("!=", v, _splat(builder, x8, 64))
+        return builder.bitcast(c, ir.IntType(64))
+
+    return types.uint64(b, k, x), codegen
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[float, int]:
     # Fernandes et al. 2022 / iglu mage_ma: walk the alternating extrema and keep excursions
@@ -696,30 +825,312 @@ def _sum_squared_deviations(x: np.ndarray, m: float) -> float:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _window_sums(gl: np.ndarray, sum_s: np.ndarray, sum_l: np.ndarray, w8: np.ndarray) -> None:
-    # sum_s[i] = gl[i-4] + ... + gl[i] for i >= 4 and sum_l[i] = gl[i-31] + ... + gl[i] for
-    # i >= 31, pairwise in a fixed order; entries before the first full window are unused.
-    # w8 is scratch (8-point sums). Shifted 0-based views keep the loops free of
-    # negative-index handling, so they vectorise.
+def _four_eight_sums(gl: np.ndarray, w4: np.ndarray, w8: np.ndarray) -> None:
+    # w4[j] = (gl[j] + gl[j+1]) + (gl[j+2] + gl[j+3]) and w8[j] = w4[j] + w4[j+4]: the window
+    # sums in a fixed pairwise order (see _delta_signs), built from each other because loads,
+    # not additions, bound these loops.
     n = gl.shape[0]
-    m = n - 4
-    a0, a1, a2, a3, a4 = gl[0:m], gl[1 : m + 1], gl[2 : m + 2], gl[3 : m + 3], gl[4 : m + 4]
-    out = sum_s[4:n]
+    m = n - 3
+    a0, a1, a2, a3 = gl[0:m], gl[1 : m + 1], gl[2 : m + 2], gl[3 : m + 3]
+    w = w4[:m]
     for j in range(m):
-        out[j] = ((a0[j] + a1[j]) + (a2[j] + a3[j])) + a4[j]
-    if n < MAGE_LONG_MA:
-        return
+        w[j] = (a0[j] + a1[j]) + (a2[j] + a3[j])
     m = n - 7
-    b0, b1, b2, b3 = gl[0:m], gl[1 : m + 1], gl[2 : m + 2], gl[3 : m + 3]
-    b4, b5, b6, b7 = gl[4 : m + 4], gl[5 : m + 5], gl[6 : m + 6], gl[7 : m + 7]
-    w = w8[:m]  # w[j] = sum of gl[j .. j + 7]
+    b0, b1 = w4[0:m], w4[4 : m + 4]
+    w = w8[:m]
     for j in range(m):
-        w[j] = ((b0[j] + b1[j]) + (b2[j] + b3[j])) + ((b4[j] + b5[j]) + (b6[j] + b7[j]))
+        w[j] = b0[j] + b1[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _sign_code(x: float) -> int:
+    # Sign code of a moving-average difference: within MAGE_TIE of zero is a tie.
+    if abs(x) <= MAGE_TIE:
+        return SIGN_TIE
+    return SIGN_POS if x > 0 else SIGN_NEG
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _delta_signs(gl: np.ndarray, w4: np.ndarray, w8: np.ndarray, signs: np.ndarray) -> None:
+    # signs[i] for i >= 31: sign code of short MA - long MA over full windows, each average's
+    # sum formed in one fixed pairwise order (5-point: (w4[i-4] + gl[i]) / 5; 32-point:
+    # ((w8[i-31] + w8[i-23]) + (w8[i-15] + w8[i-7])) / 32), the order behind the MAGE figures
+    # in docs/analytics.md; only the sign and the tie band matter from here on.
+    n = gl.shape[0]
     m = n - 31
+    s4, g = w4[27 : m + 27], gl[31:n]
     c0, c1, c2, c3 = w8[0:m], w8[8 : m + 8], w8[16 : m + 16], w8[24 : m + 24]
-    out = sum_l[31:n]
+    out = signs[31:n]
     for j in range(m):
-        out[j] = (c0[j] + c1[j]) + (c2[j] + c3[j])
+        x = (s4[j] + g[j]) / MAGE_SHORT_MA - ((c0[j] + c1[j]) + (c2[j] + c3[j])) / MAGE_LONG_MA
+        code = SIGN_TIE
+        if abs(x) > MAGE_TIE:
+            code = SIGN_POS if x > 0 else SIGN_NEG
+        out[j] = code
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stretch_min(gl: np.ndarray, s1: int, s2: int) -> tuple[float, int]:
+    # Minimum of gl[s1 .. s2] (no NaN) and its first index. Eight points at a time: blocks at
+    # s1, s1 + 8, ... and a last one ending at s2 (overlapping the one before: harmless for a
+    # minimum). The first block whose minimum is strictly lower than all before holds the first
+    # index of the minimum, found by an equality mask: no branch per point.
+    if s2 - s1 < 7:
+        x = gl[s1 : s2 + 1]
+        best = np.inf
+        at = 0
+        for j in range(x.shape[0]):
+            better = x[j] < best
+            best = x[j] if better else best
+            at = j if better else at
+        return best, s1 + at
+    last = s2 - 7
+    best = _min8(gl, s1)
+    blk = s1
+    k = s1 + 8
+    while k < last:
+        v = _min8(gl, k)
+        better = v < best
+        best = v if better else best
+        blk = k if better else blk
+        k += 8
+    v = _min8(gl, last)
+    better = v < best
+    best = v if better else best
+    blk = last if better else blk
+    return best, blk + trailing_zeros(_equal_mask8(gl, blk, best))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _stretch_max(gl: np.ndarray, s1: int, s2: int) -> tuple[float, int]:
+    # _stretch_min for the maximum.
+    if s2 - s1 < 7:
+        x = gl[s1 : s2 + 1]
+        best = -np.inf
+        at = 0
+        for j in range(x.shape[0]):
+            better = x[j] > best
+            best = x[j] if better else best
+            at = j if better else at
+        return best, s1 + at
+    last = s2 - 7
+    best = _max8(gl, s1)
+    blk = s1
+    k = s1 + 8
+    while k < last:
+        v = _max8(gl, k)
+        better = v > best
+        best = v if better else best
+        blk = k if better else blk
+        k += 8
+    v = _max8(gl, last)
+    better = v > best
+    best = v if better else best
+    blk = last if better else blk
+    return best, blk + trailing_zeros(_equal_mask8(gl, blk, best))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _excursions_plus(minmax: np.ndarray, n: int, sd: float) -> tuple[float, int]:
+    # _excursions(minmax, n, sd, True) for extrema without NaN, in one pass: the largest rise
+    # into point j from any point since prev_j is minmax[j] minus the lowest of them (rounding
+    # is monotone), so a running minimum replaces the rescan per point; the rescan (which picks
+    # the first nadir on rounding ties, as _excursions does) runs only for an excursion that
+    # counts.
+    total = 0.0
+    count = 0
+    j = 0
+    prev_j = 0
+    low = minmax[0]
+    while j < n:
+        x = minmax[j]
+        low = x if x < low else low
+        if x - low > sd:
+            best = x - minmax[prev_j]
+            i = prev_j
+            for m in range(prev_j + 1, j + 1):
+                d = x - minmax[m]
+                if d > best:
+                    best = d
+                    i = m
+            k = j
+            while k < n:
+                if minmax[k] >= minmax[j]:
+                    j = k
+                if minmax[k] - minmax[j] < -sd or k == n - 1:
+                    total += minmax[j] - minmax[i]
+                    count += 1
+                    prev_j = k  # iglu moves MAGE+ on from the turning point
+                    j = k
+                    break
+                k += 1
+            low = minmax[j]
+        else:
+            j += 1
+    return total, count
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _excursions_minus(minmax: np.ndarray, n: int, sd: float) -> tuple[float, int]:
+    # _excursions(minmax, n, sd, False) for extrema without NaN (see _excursions_plus).
+    total = 0.0
+    count = 0
+    j = 0
+    prev_j = 0
+    high = minmax[0]
+    while j < n:
+        x = minmax[j]
+        high = x if x > high else high
+        if x - high < -sd:
+            best = x - minmax[prev_j]
+            i = prev_j
+            for m in range(prev_j + 1, j + 1):
+                d = x - minmax[m]
+                if d < best:
+                    best = d
+                    i = m
+            k = j
+            while k < n:
+                if minmax[k] <= minmax[j]:
+                    j = k
+                if minmax[k] - minmax[j] > sd or k == n - 1:
+                    total += minmax[j] - minmax[i]
+                    count += 1
+                    prev_j = j  # ... and MAGE- from the nadir
+                    j = k
+                    break
+                k += 1
+            high = minmax[prev_j]
+            for m in range(prev_j + 1, j + 1):
+                high = minmax[m] if minmax[m] > high else high
+        else:
+            j += 1
+    return total, count
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mage_gap_free(
+    gl: np.ndarray,
+    w4: np.ndarray,
+    w8: np.ndarray,
+    sign_row: np.ndarray,
+    part_at: np.ndarray,
+    cross: np.ndarray,
+    cross_type: np.ndarray,
+    minmax: np.ndarray,
+) -> tuple[float, float]:
+    """MAGE+ and MAGE- of a segment gl (0-based view) without missing grid points, n >= 7.
+
+    The rules of _mage_segment's gap-free case, on sign codes of the moving-average difference
+    (only its sign and its ties decide the crossings). ``w4``, ``w8``, ``sign_row`` and ``part_at``
+    are float64 scratch rows of at least n + 8 elements (sign_row holds n + 64 sign bytes).
+    """
+    n = gl.shape[0]
+    m = _sum(gl) / n
+    ss = _sum_squared_deviations(gl, m)
+    sd = np.sqrt(ss / (n - 1))
+    if sd < 1.0:
+        return np.nan, np.nan
+    signs = sign_row.view(np.uint8)
+    # The averages: iglu's rolling means over 5 and 32 points with the first `window` values
+    # replaced by the one at position window - 1 (the whole-segment mean when n < 32).
+    fill_s = (((gl[0] + gl[1]) + (gl[2] + gl[3])) + gl[4]) / MAGE_SHORT_MA
+    if n >= MAGE_LONG_MA:
+        _four_eight_sums(gl, w4, w8)
+        fill_l = ((w8[0] + w8[8]) + (w8[16] + w8[24])) / MAGE_LONG_MA
+        _delta_signs(gl, w4, w8, signs)
+        head = MAGE_LONG_MA - 1
+    else:
+        s_l = 0.0
+        for i in range(n):
+            s_l += gl[i]
+        fill_l = s_l / n
+        head = n
+    for i in range(head):
+        ma_s = fill_s
+        if i >= MAGE_SHORT_MA:
+            ma_s = (((gl[i - 4] + gl[i - 3]) + (gl[i - 2] + gl[i - 1])) + gl[i]) / MAGE_SHORT_MA
+        signs[i] = _sign_code(ma_s - fill_l)
+    for i in range(n, n + SIGN_PAD):
+        signs[i] = SIGN_END
+    # Crossings (iglu): a sign change between neighbours, or across ties against the sign at the
+    # last crossing. Once a crossing or a non-tie first point has set that sign, it is also the
+    # last non-tie sign, so the scan only stops at bytes that differ from it (64 at a time:
+    # crossings are some 30 points apart).
+    cross[0] = 0
+    state = signs[0]
+    cross_type[0] = 1 if state == SIGN_POS else 0  # 1 = relative max, 0 = relative min
+    nc = 1
+    i = 1
+    if state == SIGN_TIE:
+        # A tie at the first point: until the first crossing only a change between two non-tie
+        # neighbours counts.
+        prev = SIGN_TIE
+        while i < n:
+            c = signs[i]
+            i += 1
+            if c != SIGN_TIE and prev != SIGN_TIE and c != prev:
+                cross[nc] = i - 1
+                cross_type[nc] = 1 if c == SIGN_POS else 0
+                nc += 1
+                state = c
+                break
+            prev = c
+    if state != SIGN_TIE:
+        while True:
+            mask = _differ_mask64(signs, i, state)
+            while mask == 0:
+                i += 64
+                mask = _differ_mask64(signs, i, state)
+            i += trailing_zeros(mask)
+            if i >= n:
+                break
+            c = signs[i]
+            if c != SIGN_TIE and c != state:
+                cross[nc] = i
+                cross_type[nc] = 1 if c == SIGN_POS else 0
+                nc += 1
+                state = c
+            i += 1
+    cross[nc] = n - 1
+    cross_type[nc] = 1 if signs[n - 1] == SIGN_POS else 0
+    nc += 1
+    # Extremes of the grid values between successive crossings (first one on ties); each search
+    # starts at the previous extreme s1 <= cross[e]. Split at cross[e]: the part from cross[e]
+    # to cross[e + 1] does not depend on the previous extreme, so it is found for all stretches
+    # first (independent searches overlap in the CPU); the part before cross[e] (some 12
+    # points) wins when its extreme is at least as extreme (it comes first).
+    ne = nc - 1
+    for e in range(ne):
+        if cross_type[e] == 0:
+            best, at = _stretch_min(gl, cross[e], cross[e + 1])
+        else:
+            best, at = _stretch_max(gl, cross[e], cross[e + 1])
+        minmax[e] = best
+        part_at[e] = at
+    s1 = 0
+    for e in range(ne):
+        a = cross[e]
+        best = minmax[e]
+        at = int(part_at[e])
+        if s1 < a:
+            if cross_type[e] == 0:
+                v, v_at = _stretch_min(gl, s1, a - 1)
+                if v <= best:
+                    best = v
+                    at = v_at
+            else:
+                v, v_at = _stretch_max(gl, s1, a - 1)
+                if v >= best:
+                    best = v
+                    at = v_at
+        minmax[e] = best
+        s1 = at
+    plus_sum, plus_n = _excursions_plus(minmax, ne, sd)
+    minus_sum, minus_n = _excursions_minus(minmax, ne, sd)
+    mage_plus = plus_sum / plus_n if plus_n > 0 else np.nan
+    mage_minus = abs(minus_sum / minus_n) if minus_n > 0 else np.nan
+    return mage_plus, mage_minus
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -738,14 +1149,16 @@ def _mage_segment(
 ) -> tuple[float, float]:
     """MAGE+ and MAGE- of one gap-free grid segment gl[lo:hi] (NaN where not interpolated).
 
-    ``seg_count``: number of the segment's non-NaN points. Without missing points the mean, the
-    SD sum and the window sums are formed in a fixed (vectorisable) order; with missing points
-    as running sums in index order, as pandas does.
+    ``seg_count``: number of the segment's non-NaN points. Without missing points (the usual
+    case) the work is done by _mage_gap_free; with missing points the means and the window
+    sums are running sums in index order, as pandas does.
     """
     n = hi - lo
     if seg_count < 2 or n < 7 or n < MAGE_SHORT_MA:
         return np.nan, np.nan
-    # 0-based views: loops from 0 compile without negative-index handling (and vectorise).
+    if seg_count == n:
+        return _mage_gap_free(gl[lo:hi], cnt_l, ma_s, ma_l, cnt_s, cross, cross_type, minmax)
+    # 0-based views: loops from 0 compile without negative-index handling.
     gl = gl[lo:hi]
     ma_s = ma_s[:n]
     ma_l = ma_l[:n]
@@ -753,13 +1166,10 @@ def _mage_segment(
     cnt_l = cnt_l[:n]
     lo = 0
     hi = n
-    if seg_count == n:
-        seg_sum = _sum(gl)
-    else:
-        seg_sum = 0.0
-        for i in range(n):
-            x = gl[i]
-            seg_sum += 0.0 if np.isnan(x) else x
+    seg_sum = 0.0
+    for i in range(n):
+        x = gl[i]
+        seg_sum += 0.0 if np.isnan(x) else x
     m = seg_sum / seg_count
     # The SD (squared deviations from the segment mean) and pandas rolling(window,
     # min_periods=1).mean() over 5 and 32 points (the mean of the non-NaN values, NaN when there
@@ -769,54 +1179,34 @@ def _mage_segment(
     c_s = 0
     s_l = 0.0
     c_l = 0
-    if seg_count == n:
-        # No missing grid point (the usual case). Only the means of full windows are used (the
-        # first `window` values are replaced below), so each window's sum is formed on its own
-        # by pairwise additions in a fixed order: independent per point (vectorised). The
-        # rounding differs from running sums; the crossings do not depend on it (MAGE_TIE).
-        ss = _sum_squared_deviations(gl, m)
-        if np.sqrt(ss / (seg_count - 1)) < 1.0:
-            return np.nan, np.nan
-        _window_sums(gl, ma_s, ma_l, cnt_s)
-        for i in range(n):
-            ma_s[i] = ma_s[i] / MAGE_SHORT_MA
-            ma_l[i] = ma_l[i] / MAGE_LONG_MA
-        if n < MAGE_LONG_MA:
-            # No full long window: the fill value is the mean of the whole segment.
-            s_l = 0.0
-            for i in range(n):
-                s_l += gl[i]
-            ma_l[n - 1] = s_l / n
-    else:
-        for i in range(n):
-            x = gl[i]
-            if not np.isnan(x):
-                ss += (x - m) ** 2
-                s_s += x
-                c_s += 1
-                s_l += x
-                c_l += 1
-            if i >= MAGE_SHORT_MA:
-                y = gl[i - MAGE_SHORT_MA]
-                if not np.isnan(y):
-                    s_s -= y
-                    c_s -= 1
-            if i >= MAGE_LONG_MA:
-                y = gl[i - MAGE_LONG_MA]
-                if not np.isnan(y):
-                    s_l -= y
-                    c_l -= 1
-            ma_s[i] = s_s
-            ma_l[i] = s_l
-            cnt_s[i] = c_s
-            cnt_l[i] = c_l
-        sd_gaps = np.sqrt(ss / (seg_count - 1))
-        if sd_gaps < 1.0:
-            return np.nan, np.nan
-        for i in range(n):
-            ma_s[i] = ma_s[i] / cnt_s[i] if cnt_s[i] > 0.0 else np.nan
-            ma_l[i] = ma_l[i] / cnt_l[i] if cnt_l[i] > 0.0 else np.nan
+    for i in range(n):
+        x = gl[i]
+        if not np.isnan(x):
+            ss += (x - m) ** 2
+            s_s += x
+            c_s += 1
+            s_l += x
+            c_l += 1
+        if i >= MAGE_SHORT_MA:
+            y = gl[i - MAGE_SHORT_MA]
+            if not np.isnan(y):
+                s_s -= y
+                c_s -= 1
+        if i >= MAGE_LONG_MA:
+            y = gl[i - MAGE_LONG_MA]
+            if not np.isnan(y):
+                s_l -= y
+                c_l -= 1
+        ma_s[i] = s_s
+        ma_l[i] = s_l
+        cnt_s[i] = c_s
+        cnt_l[i] = c_l
     sd = np.sqrt(ss / (seg_count - 1))
+    if sd < 1.0:
+        return np.nan, np.nan
+    for i in range(n):
+        ma_s[i] = ma_s[i] / cnt_s[i] if cnt_s[i] > 0.0 else np.nan
+        ma_l[i] = ma_l[i] / cnt_l[i] if cnt_l[i] > 0.0 else np.nan
     # iglu: the first `window` values take the value at position window - 1 (or the last one
     # when the segment is shorter).
     fill = ma_s[lo + MAGE_SHORT_MA - 1] if n >= MAGE_SHORT_MA else ma_s[hi - 1]
@@ -835,22 +1225,14 @@ def _mage_segment(
     cross_type[nc] = 1 if d > 0 else 0  # 1 = relative max, 0 = relative min
     nc += 1
     d_cross = d
-    if seg_count == n:
-        # No missing grid point: only a sign change or a zero delta (missing) can matter, so
-        # the rules run only there; delta is computed first in a vectorised loop (cnt_s is
-        # free by now).
-        delta = cnt_s
-        for i in range(n):
-            x = ma_s[i] - ma_l[i]
-            delta[i] = 0.0 if abs(x) <= MAGE_TIE else x
-        for i in range(1, n):
-            if delta[i] * delta[i - 1] > 0.0:
-                continue
-            d = delta[i]
-            if d == 0.0:
-                continue
-            dp = delta[i - 1]
-            if dp != 0.0:
+    dp = d
+    gl_prev_nan = np.isnan(gl[lo])
+    for i in range(lo + 1, hi):
+        d = ma_s[i] - ma_l[i]
+        d = np.nan if abs(d) <= MAGE_TIE else d
+        gl_nan = np.isnan(gl[i])
+        if not np.isnan(d):
+            if not (gl_nan or gl_prev_nan or np.isnan(dp)):
                 if d * dp < 0:
                     cross[nc] = i
                     cross_type[nc] = 0 if d < dp else 1
@@ -861,28 +1243,8 @@ def _mage_segment(
                 cross_type[nc] = 0 if d < d_cross else 1
                 nc += 1
                 d_cross = d
-        dp = delta[n - 1]
-    else:
         dp = d
-        gl_prev_nan = np.isnan(gl[lo])
-        for i in range(lo + 1, hi):
-            d = ma_s[i] - ma_l[i]
-            d = np.nan if abs(d) <= MAGE_TIE else d
-            gl_nan = np.isnan(gl[i])
-            if not np.isnan(d):
-                if not (gl_nan or gl_prev_nan or np.isnan(dp)):
-                    if d * dp < 0:
-                        cross[nc] = i
-                        cross_type[nc] = 0 if d < dp else 1
-                        nc += 1
-                        d_cross = d
-                elif d * d_cross < 0:
-                    cross[nc] = i
-                    cross_type[nc] = 0 if d < d_cross else 1
-                    nc += 1
-                    d_cross = d
-            dp = d
-            gl_prev_nan = gl_nan
+        gl_prev_nan = gl_nan
     cross[nc] = hi - 1
     cross_type[nc] = 1 if dp > 0 else 0
     nc += 1
@@ -931,6 +1293,144 @@ def _close_segment(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _mage_grid(
+    values: np.ndarray, times: np.ndarray, g0: int, n: int, grid: np.ndarray, seg_bounds: np.ndarray
+) -> int:
+    """Interpolate one patient's readings (0-based views, >= 2) onto grid[0:n], grid point k at
+    (g0 + k) * 300 s; writes the segments to seg_bounds (start, end exclusive, present points)
+    and returns their number. grid may be written up to 7 points past n (within its length).
+    """
+    hi = values.shape[0]
+    glen = grid.shape[0]
+    # Grid points in [t_j, t_j+1) take reading j's value or the interpolation towards j + 1.
+    # Grid index of the first point at or after t: ceil((t - base) / 300) - 1 with
+    # base = (g0 - 1) * 300 < t, an unsigned division. The points are written in index order,
+    # so the segments (split where > 180 min pass between present points) and their numbers of
+    # present points are collected on the way (the sums are left to the segment kernels: a
+    # running sum here would be one chain of dependent additions per reading).
+    n_seg = 0
+    last_valid = 0
+    seg_lo = 0
+    seg_count = 0
+    base = (g0 - 1) * MAGE_GRID
+    kb = 0  # grid index of the first point at or after times[j]
+    max_gap_points = MAGE_MAX_GAP // MAGE_GRID
+    j = -1
+    while j + 1 < hi:
+        j += 1
+        tj = times[j]
+        if (g0 + kb) * MAGE_GRID == tj and kb - last_valid <= max_gap_points:
+            # Regular 5-min data on the grid (the usual case): a run of readings 300 s apart
+            # maps one to one onto grid points (same values as the general step below; no
+            # segment can start inside it). Eight readings at a time: copy their values (the
+            # ones past the run are overwritten later, in index order) and advance over those
+            # whose successor is 300 s later. The next block's position does not wait for
+            # the test (it is taken as passed), so the loop is not one chain of loads.
+            k0 = kb
+            while j + 8 < hi and kb + 8 <= glen:
+                _copy8(values, j, grid, kb)
+                breaks = _step_breaks8(times, j)
+                if breaks == 0:
+                    j += 8
+                    kb += 8
+                    continue
+                c = trailing_zeros(breaks)
+                j += c
+                kb += c
+                # Reading j sits on grid point kb (its value is copied). When the next one is
+                # on the grid too, at most 45 min later (a few missing readings), the points
+                # between are interpolated here as the general step does (same formula,
+                # same numbers) and the run goes on from reading j + 1.
+                step = times[j + 1] - times[j]
+                if step > MAGE_INTER_GAP or step % MAGE_GRID != 0:
+                    break
+                skip = step // MAGE_GRID
+                vj = values[j]
+                dv = values[j + 1] - vj
+                for q in range(1, skip):
+                    w = (q * MAGE_GRID) / step
+                    grid[kb + q] = vj + w * dv
+                j += 1
+                kb += skip
+            while j + 1 < hi and times[j + 1] - times[j] == MAGE_GRID:
+                grid[kb] = values[j]
+                kb += 1
+                j += 1
+            if kb > k0:
+                # every grid point from k0 to kb - 1 holds a reading or an interpolation
+                seg_count += kb - k0
+                last_valid = kb - 1
+                tj = times[j]
+        ka = kb
+        if j + 1 < hi:
+            tn = times[j + 1]
+            kb = int(np.uint64(tn - base + MAGE_GRID - 1) // np.uint64(MAGE_GRID)) - 1
+        else:
+            tn = tj
+            kb = n
+        if ka >= kb:
+            continue
+        vj = values[j]
+        if (g0 + ka) * MAGE_GRID == tj:
+            grid[ka] = vj
+            if ka - last_valid > max_gap_points:
+                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
+                seg_lo = ka
+                seg_count = 0
+            seg_count += 1
+            last_valid = ka
+            ka += 1
+            if ka == kb:
+                continue
+        if j + 1 == hi:
+            break
+        if tn - tj <= MAGE_INTER_GAP:
+            dv = values[j + 1] - vj
+            if ka - last_valid > max_gap_points:
+                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
+                seg_lo = ka
+                seg_count = 0
+            for kk in range(ka, kb):
+                w = ((g0 + kk) * MAGE_GRID - tj) / (tn - tj)
+                x = vj + w * dv
+                grid[kk] = x
+            seg_count += kb - ka
+            last_valid = kb - 1
+        else:
+            for kk in range(ka, kb):
+                grid[kk] = np.nan
+    return _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _mage_from_grid(
+    grid: np.ndarray, seg_bounds: np.ndarray, n_seg: int, scratch: np.ndarray, cross: np.ndarray
+) -> float:
+    """MAGE from the 5-min grid and its segments (seg_bounds rows: start, end exclusive,
+    present points; it may be cross[2:5]): the mean of the segments' MAGE+ and MAGE- weighted
+    by segment duration (iglu ``mage(direction='avg')``); NaN when nothing qualifies."""
+    weighted = 0.0
+    weight = 0.0
+    for e in range(n_seg):
+        seg_lo = seg_bounds[0, e]
+        seg_hi = seg_bounds[1, e]
+        plus, minus = _mage_segment(
+            grid, seg_lo, seg_hi, seg_bounds[2, e], scratch[0], scratch[1], scratch[3],
+            scratch[4], cross[0], cross[1], scratch[2],
+        )  # fmt: skip
+        hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
+        if not np.isnan(plus):
+            weighted += plus * hours
+            weight += hours
+        if not np.isnan(minus):
+            weighted += minus * hours
+            weight += hours
+    if weight == 0.0:
+        return np.nan
+    return weighted / weight
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def patient_mage(
     values: np.ndarray,
     times: np.ndarray,
@@ -957,105 +1457,9 @@ def patient_mage(
     n = int(g_last - g0 + 1)
     if n < 7:
         return np.nan
-    values = values[lo:hi]
-    times = times[lo:hi]
-    hi = hi - lo
-    lo = 0
-    # Grid points in [t_j, t_j+1) take reading j's value or the interpolation towards j + 1.
-    # Grid index of the first point at or after t: ceil((t - base) / 300) - 1 with
-    # base = (g0 - 1) * 300 < t, an unsigned division. The points are written in index order,
-    # so the segments (split where > 180 min pass between present points) and their numbers of
-    # present points are collected on the way (the sums are left to _mage_segment: a running
-    # sum here would be one chain of dependent additions per reading).
-    seg_bounds = cross[2:5]  # segment start, end (exclusive), present points
-    n_seg = 0
-    last_valid = 0
-    seg_lo = 0
-    seg_count = 0
-    base = (g0 - 1) * MAGE_GRID
-    kb = 0  # grid index of the first point at or after times[j]
-    max_gap_points = MAGE_MAX_GAP // MAGE_GRID
-    j = lo - 1
-    while j + 1 < hi:
-        j += 1
-        tj = times[j]
-        if (g0 + kb) * MAGE_GRID == tj and kb - last_valid <= max_gap_points:
-            # Regular 5-min data on the grid (the usual case): a run of readings 300 s apart
-            # maps one to one onto grid points, in a tight loop (same values as the general
-            # step below; no segment can start inside it).
-            j0 = j
-            while j + 1 < hi and times[j + 1] - times[j] == MAGE_GRID:
-                grid[kb] = values[j]
-                kb += 1
-                j += 1
-            if j > j0:
-                seg_count += j - j0
-                last_valid = kb - 1
-                tj = times[j]
-        ka = kb
-        if j + 1 < hi:
-            tn = times[j + 1]
-            kb = int(np.uint64(tn - base + MAGE_GRID - 1) // np.uint64(MAGE_GRID)) - 1
-        else:
-            tn = tj
-            kb = n
-        if ka >= kb:
-            continue
-        vj = values[j]
-        if (g0 + ka) * MAGE_GRID == tj:
-            grid[ka] = vj
-            if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
-                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
-                seg_lo = ka
-                seg_count = 0
-            seg_count += 1
-            last_valid = ka
-            ka += 1
-            if ka == kb:
-                continue
-        if j + 1 == hi:
-            break
-        if tn - tj <= MAGE_INTER_GAP:
-            dv = values[j + 1] - vj
-            if ka - last_valid > MAGE_MAX_GAP // MAGE_GRID:
-                n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
-                seg_lo = ka
-                seg_count = 0
-            for kk in range(ka, kb):
-                w = ((g0 + kk) * MAGE_GRID - tj) / (tn - tj)
-                x = vj + w * dv
-                grid[kk] = x
-            seg_count += kb - ka
-            last_valid = kb - 1
-        else:
-            for kk in range(ka, kb):
-                grid[kk] = np.nan
-    n_seg = _close_segment(seg_bounds, n_seg, seg_lo, last_valid, seg_count)
-    ma_s = scratch[0]
-    ma_l = scratch[1]
-    minmax = scratch[2]
-    cnt_s = scratch[3]
-    cnt_l = scratch[4]
-    cross_type = cross[1]
-    weighted = 0.0
-    weight = 0.0
-    for e in range(n_seg):
-        seg_lo = seg_bounds[0, e]
-        seg_hi = seg_bounds[1, e]
-        plus, minus = _mage_segment(
-            grid, seg_lo, seg_hi, seg_bounds[2, e], ma_s, ma_l, cnt_s, cnt_l,
-            cross[0], cross_type, minmax,
-        )  # fmt: skip
-        hours = (seg_hi - 1 - seg_lo) * MAGE_GRID / 3600.0
-        if not np.isnan(plus):
-            weighted += plus * hours
-            weight += hours
-        if not np.isnan(minus):
-            weighted += minus * hours
-            weight += hours
-    if weight == 0.0:
-        return np.nan
-    return weighted / weight
+    seg_bounds = cross[2:5]
+    n_seg = _mage_grid(values[lo:hi], times[lo:hi], g0, n, grid, seg_bounds)
+    return _mage_from_grid(grid, seg_bounds, n_seg, scratch, cross)
 
 
 def _odd_even_merge_pairs(n: int) -> list[tuple[int, int]]:

@@ -170,16 +170,21 @@ def test_object_building_restores_the_garbage_collector_state():
         gc.enable()
 
 
-def test_window_sums_are_the_window_sums():
-    # The pairwise sums behind MAGE's moving averages on gap-free segments.
+def test_window_sums_and_signs_are_the_moving_average_signs():
+    # The pairwise 4- and 8-point sums behind MAGE's moving averages on gap-free segments,
+    # and the sign codes of short MA - long MA formed from them.
     rng = np.random.default_rng(5)
     gl = rng.uniform(40, 400, 100)
-    sum_s, sum_l, scratch = np.empty(100), np.empty(100), np.empty(100)
-    k._window_sums(gl, sum_s, sum_l, scratch)
-    want_s = np.convolve(gl, np.ones(k.MAGE_SHORT_MA), "valid")
-    want_l = np.convolve(gl, np.ones(k.MAGE_LONG_MA), "valid")
-    np.testing.assert_allclose(sum_s[k.MAGE_SHORT_MA - 1 :], want_s, rtol=1e-13)
-    np.testing.assert_allclose(sum_l[k.MAGE_LONG_MA - 1 :], want_l, rtol=1e-13)
+    w4, w8 = np.empty(100), np.empty(100)
+    k._four_eight_sums(gl, w4, w8)
+    np.testing.assert_allclose(w4[:97], np.convolve(gl, np.ones(4), "valid"), rtol=1e-13)
+    np.testing.assert_allclose(w8[:93], np.convolve(gl, np.ones(8), "valid"), rtol=1e-13)
+    signs = np.zeros(100 + 64, np.uint8)
+    k._delta_signs(gl, w4, w8, signs)
+    short = np.convolve(gl, np.ones(k.MAGE_SHORT_MA) / k.MAGE_SHORT_MA, "valid")[27:]
+    long = np.convolve(gl, np.ones(k.MAGE_LONG_MA) / k.MAGE_LONG_MA, "valid")
+    want = np.where(short > long, k.SIGN_POS, k.SIGN_NEG)
+    np.testing.assert_array_equal(signs[31:100], want)
 
 
 def _mage(values: np.ndarray, times: np.ndarray) -> float:
