@@ -1806,11 +1806,18 @@ def _grid_quantiles(
     # int16 selects instead of one indexed load per slot, so the loops vectorise across slots.
     for q in range(5):
         quantile = AGP_QUANTILES[q]
+        k_min = NET_SIZE
+        k_max = 0
         for s in range(N_SLOTS):
-            rank[s] = np.int16(np.floor((slot_count[s] - 1) * quantile))
+            k = int(np.floor((slot_count[s] - 1) * quantile))
+            rank[s] = np.int16(k)
+            k_min = min(k_min, k)
+            k_max = max(k_max, k)
             below[s] = 0
             above[s] = 0
-        for row in range(NET_SIZE):
+        # Only the rows that hold some slot's order statistics (a slot's count is the number of
+        # days behind it, so the ranks of a quantile differ little between slots).
+        for row in range(max(k_min, 0), min(k_max + 2, NET_SIZE)):
             cells = grid[row * N_SLOTS : row * N_SLOTS + N_SLOTS]
             r16 = np.int16(row)
             for s in range(N_SLOTS):
