@@ -1,6 +1,8 @@
 """Benchmark of the CGM analytics: numba cohort kernels vs vectorised numpy vs a memory floor.
 
-Run: ``NUMBA_CACHE_DIR=.numba_cache .venv/bin/python bench/analytics.py [--quick] [--runs N]``.
+Run: ``NUMBA_CACHE_DIR=.numba_cache .venv/bin/python bench/analytics.py [--quick] [--runs N]
+[--no-pg | --no-loader]``; the last figures are ``loader.load_cgm`` for 1,000 patients x 14 days
+from scratch SQLite and PostgreSQL databases (bench/loader.py).
 Cohort: N patients x 14 days of 5-min readings (integer mg/dL 39..401, ~96 % present), the
 model of shared/reference/metrics.md §7.1 in simplified form. Every figure is the median of
 ``--runs`` (default 5) timed runs after a warm-up run. Wall time is what the target is about;
@@ -207,12 +209,13 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def load_timing_hook(n_patients: int) -> float | None:
-    """Seconds to load ``n_patients`` x 14 days through ``loader.load_cgm``; None = not measured.
+def loader_seconds(n_patients: int, runs: int, pg_url: str | None) -> dict[str, float]:
+    """``loader.load_cgm`` for ``n_patients`` x 14 days from scratch SQLite and PostgreSQL
+    databases (bench/loader.py fills them; median of ``runs``): engine name -> seconds."""
+    import loader as loader_bench  # bench/loader.py, next to this script
 
-    Placeholder for the database benchmark (SQLite/PostgreSQL) owned by the upload engineer.
-    """
-    return None
+    results = loader_bench.run(n_patients, DAYS, runs, pg_url)
+    return {engine: figures[0] for engine, figures in results.items()}
 
 
 def _machine() -> str:
@@ -239,6 +242,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 patients only")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
+    parser.add_argument(
+        "--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server for the loader figure",
+    )  # fmt: skip
+    parser.add_argument("--no-pg", action="store_true", help="loader figure from SQLite only")
+    parser.add_argument("--no-loader", action="store_true", help="skip the database loader figure")
     args = parser.parse_args()
     runs = max(1, args.runs)
     sizes = [100, 1000] if args.quick else [100, 1000, 10_000]
@@ -292,11 +301,15 @@ def main() -> None:
         if n == 10_000:
             verdict = "met" if numba_s <= TARGET_SECONDS else "NOT met"
             print(f"    target <= {TARGET_SECONDS} s at 10,000 patients: {verdict}")
-        load_s = load_timing_hook(n)
-        if load_s is not None:
-            print(f"    loader: {load_s:.3f} s")
         del blob
     print(f"load average after: {_load()}")
+    if not args.no_loader:
+        # The loader's figure comes after the kernels' so that filling the scratch databases
+        # does not disturb them.
+        n = 1000
+        seconds = loader_seconds(n, runs, None if args.no_pg else args.pg)
+        for engine, load_s in seconds.items():
+            print(f"loader.load_cgm, {n:,} patients x {DAYS} days from {engine}: {load_s:.2f} s")
     print(
         "numba s: api.compute_cohort from long arrays, wall (validation, stats, ranges, GRI, "
         "LBGI/HBGI, wear, days, 6 episode kinds, MAGE, AGP slots/hourly/days, daily profiles)"

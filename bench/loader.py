@@ -171,6 +171,39 @@ def measure(
     )
 
 
+def run(
+    patients: int, days: int, runs: int, pg_url: str | None
+) -> dict[str, tuple[float, float, float, int, float]]:
+    """Measure on a scratch SQLite file and (unless ``pg_url`` is None) a scratch PostgreSQL
+    database: engine name -> (load_cgm s, DBAPI floor s, refresh s, rows, fill s)."""
+    results: dict[str, tuple[float, float, float, int, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
+        t0 = time.perf_counter()
+        ids = populate(engine, patients, days)
+        fill = time.perf_counter() - t0
+        results["SQLite"] = (*measure(engine, ids, days, runs), fill)
+        engine.dispose()
+    if pg_url is not None:
+        name = f"clinic_portal_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = sa.make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+            engine = make_engine(url)
+            t0 = time.perf_counter()
+            ids = populate(engine, patients, days)
+            fill = time.perf_counter() - t0
+            results["PostgreSQL"] = (*measure(engine, ids, days, runs), fill)
+            engine.dispose()
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=1000)
@@ -180,31 +213,7 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true")
     args = parser.parse_args()
     print(f"numba kernels ready in {warm_up():.2f} s")
-    results: dict[str, tuple[float, float, float, int, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
-        t0 = time.perf_counter()
-        ids = populate(engine, args.patients, args.days)
-        fill = time.perf_counter() - t0
-        results["SQLite"] = (*measure(engine, ids, args.days, args.runs), fill)
-        engine.dispose()
-    if not args.no_pg:
-        name = f"clinic_portal_bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(args.pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = sa.make_url(args.pg).set(database=name).render_as_string(hide_password=False)
-            engine = make_engine(url)
-            t0 = time.perf_counter()
-            ids = populate(engine, args.patients, args.days)
-            fill = time.perf_counter() - t0
-            results["PostgreSQL"] = (*measure(engine, ids, args.days, args.runs), fill)
-            engine.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    results = run(args.patients, args.days, args.runs, None if args.no_pg else args.pg)
     print(
         f"\n{args.patients} patients x {args.days} days of 5-min CGM; median of {args.runs} runs\n"
     )

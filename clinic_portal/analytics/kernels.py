@@ -18,6 +18,8 @@ their sources; the comments here only point at them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit
@@ -25,8 +27,13 @@ from numba.core import types
 
 # trailing_zeros: numba's own count of trailing zero bits (one instruction), used by the
 # byte-at-a-time searches over class and sign bytes (numba is pinned below 0.70).
-from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
+from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
+from numba.extending import intrinsic as _intrinsic
+
+# numba's annotations give an intrinsic's call the typing context as a first argument, which
+# only the compiler passes; the kernels call intrinsics with their own arguments alone.
+intrinsic: Any = _intrinsic
+trailing_zeros: Any = _trailing_zeros
 
 SLOT_SECONDS = 300  # AGP time-of-day slot and the wear grid: 5 min
 N_SLOTS = 288
@@ -253,7 +260,7 @@ def _find(cls64: np.ndarray, i: int, n: int, flip: np.uint64, mask: np.uint64) -
             return n
         x = (cls64[w] ^ flip) & mask
     k = np.int64((w << np.uint64(3)) + (trailing_zeros(x) >> np.uint64(3)))
-    return min(k, n)
+    return min(int(k), n)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -1727,7 +1734,7 @@ def _grid_profile(
         total = 0
         in_range = 0
         for s in range(N_SLOTS):
-            x = np.int64(cells[s])
+            x = int(cells[s])
             present = x != GRID_EMPTY
             c += present
             total += x if present else 0

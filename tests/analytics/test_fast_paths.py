@@ -276,8 +276,8 @@ def test_grid_path_is_taken_only_for_readings_on_one_grid():
     values, times, _ = _grid_patient(rng, 14, 0, 60)
     done, rl, rh, out = _grid_profile(values, times, 60)
     assert done and out["day_count"].sum() == values.size
-    rl_ref = sum(k.risk_terms(v)[0] for v in values)
-    assert rl == pytest.approx(rl_ref, rel=1e-12)
+    assert rl == pytest.approx(sum(k.risk_terms(v)[0] for v in values), rel=1e-12)
+    assert rh == pytest.approx(sum(k.risk_terms(v)[1] for v in values), rel=1e-12)
     off_grid = times.copy()
     off_grid[100] += 1  # one reading one second off the grid
     done, _, _, out = _grid_profile(values, off_grid, 60)
