@@ -264,11 +264,11 @@ def _find(cls64: np.ndarray, i: int, n: int, flip: np.uint64, mask: np.uint64) -
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _range_min(values: np.ndarray, a: int, b: int) -> float:
-    # min of values[a..b] (inclusive). Four running minima break the dependency chain of the
-    # comparisons (the compiler does not vectorise a floating-point min); values are finite and
-    # positive (validated by the API), so the minimum is the same float whichever way the
-    # comparisons are grouped.
+def _range_extreme(values: np.ndarray, a: int, b: int, sign: float) -> float:
+    # min (sign 1) or max (sign -1) of values[a..b] (inclusive). Four running extremes break the
+    # dependency chain of the comparisons (the compiler does not vectorise a floating-point
+    # min); values are finite and positive (validated by the API), so the result is the same
+    # float whichever way the comparisons are grouped.
     w = values[a : b + 1]
     n = w.shape[0]
     m0 = w[0]
@@ -278,50 +278,21 @@ def _range_min(values: np.ndarray, a: int, b: int) -> float:
     k = 0
     while k + 4 <= n:
         x = w[k]
-        m0 = x if x < m0 else m0
+        m0 = x if sign * x < sign * m0 else m0
         x = w[k + 1]
-        m1 = x if x < m1 else m1
+        m1 = x if sign * x < sign * m1 else m1
         x = w[k + 2]
-        m2 = x if x < m2 else m2
+        m2 = x if sign * x < sign * m2 else m2
         x = w[k + 3]
-        m3 = x if x < m3 else m3
+        m3 = x if sign * x < sign * m3 else m3
         k += 4
     while k < n:
         x = w[k]
-        m0 = x if x < m0 else m0
+        m0 = x if sign * x < sign * m0 else m0
         k += 1
-    m0 = m1 if m1 < m0 else m0
-    m2 = m3 if m3 < m2 else m2
-    return m2 if m2 < m0 else m0
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _range_max(values: np.ndarray, a: int, b: int) -> float:
-    # max of values[a..b] (inclusive), as _range_min.
-    w = values[a : b + 1]
-    n = w.shape[0]
-    m0 = w[0]
-    m1 = m0
-    m2 = m0
-    m3 = m0
-    k = 0
-    while k + 4 <= n:
-        x = w[k]
-        m0 = x if x > m0 else m0
-        x = w[k + 1]
-        m1 = x if x > m1 else m1
-        x = w[k + 2]
-        m2 = x if x > m2 else m2
-        x = w[k + 3]
-        m3 = x if x > m3 else m3
-        k += 4
-    while k < n:
-        x = w[k]
-        m0 = x if x > m0 else m0
-        k += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    return m2 if m2 > m0 else m0
+    m0 = m1 if sign * m1 < sign * m0 else m0
+    m2 = m3 if sign * m3 < sign * m2 else m2
+    return m2 if sign * m2 < sign * m0 else m0
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -423,7 +394,7 @@ def _threshold_kind(
             i = e
             continue
         last, closed = _follow_open(times, cls, cls64, n, sample_interval, bit, e)
-        ext = _range_min(values, s, last) if hypo else _range_max(values, s, last)
+        ext = _range_extreme(values, s, last, 1.0 if hypo else -1.0)
         n_ep = _put(
             out_int, out_ext, out_key, n_ep, kind, base + s, base + last, ext, base + closed
         )
@@ -531,7 +502,7 @@ def _extended_hyper_kind(
         last, closed = _follow_open(times, cls, cls64, n, sample_interval, BIT_GT180, e180)
         n_ep = _put(
             out_int, out_ext, out_key, n_ep, HYPER_EXTENDED, base + first, base + last,
-            _range_max(values, first, last), base + closed,
+            _range_extreme(values, first, last, -1.0), base + closed,
         )  # fmt: skip
         if closed < n and cls[closed] & BIT_GAP:
             # Closed by a gap: the window restarts at the gap's reading, which may count.
