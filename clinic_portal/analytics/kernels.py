@@ -13,27 +13,26 @@ chunks of patients on a small thread pool, each chunk with its own episode buffe
 the buffers serially (see docs/analytics.md for why this is not ``prange``).
 
 Clinical rules (boundaries, episode rules, MAGE, AGP) are documented in docs/analytics.md with
-their sources; the comments here only point at them.
+their sources; the comments here only point at them. Short fixed-width vector steps (8 or 64
+neighbouring elements) come from ``analytics/simd.py``; the only plain Python here builds
+constant tables at import (the sorting network, the quantile indices).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from llvmlite import ir
 from numba import njit
-from numba.core import types
 
-# trailing_zeros: numba's own count of trailing zero bits (one instruction), used by the
-# byte-at-a-time searches over class and sign bytes (numba is pinned below 0.70).
-from numba.cpython.unsafe.numbers import trailing_zeros as _trailing_zeros
-from numba.extending import intrinsic as _intrinsic
-
-# numba's annotations give an intrinsic's call the typing context as a first argument, which
-# only the compiler passes; the kernels call intrinsics with their own arguments alone.
-intrinsic: Any = _intrinsic
-trailing_zeros: Any = _trailing_zeros
+from clinic_portal.analytics.simd import (
+    GRID_STEP,
+    copy8,
+    differ_mask64,
+    equal_mask8,
+    max8,
+    min8,
+    step_breaks8,
+    trailing_zeros,
+)
 
 SLOT_SECONDS = 300  # AGP time-of-day slot and the wear grid: 5 min
 N_SLOTS = 288
@@ -92,7 +91,7 @@ EXTENDED_HYPER_WINDOW = 120 * 60  # extended hyper: >= 90 cumulative min > 250 i
 EXTENDED_HYPER_SECONDS = 90 * 60
 EPISODE_MAX_GAP = 45 * 60  # a longer gap closes an episode (iglu's inter_gap)
 
-MAGE_GRID = 300  # MAGE grid step, s (iglu interpolates to 5 min)
+MAGE_GRID = GRID_STEP  # MAGE grid step, 300 s (iglu interpolates to 5 min)
 MAGE_INTER_GAP = 45 * 60  # interpolate across gaps up to 45 min
 MAGE_MAX_GAP = 180 * 60  # split segments at gaps over 180 min
 MAGE_SHORT_MA = 5
@@ -626,124 +625,6 @@ SIGN_END = 8  # sentinel after the segment's last point
 SIGN_PAD = 64  # sentinel bytes (the scan reads 64 sign bytes at a time)
 
 
-# --- Vector helpers -------------------------------------------------------------------------
-# numba leaves LLVM's SLP vectoriser off, so straight-line code over 8 neighbouring elements
-# stays scalar; loops vectorise only when they are long. The extremes between crossings (some
-# 40 points each), the run copy of the grid build and the crossing scan work on short, fixed
-# groups of elements, so these helpers spell the vector operations out in LLVM IR. Each one
-# reads (or writes) elements [k, k + lanes) of a 1-D C-contiguous array: the caller guarantees
-# that they lie inside the array (no bounds check, like numba's own indexing).
-
-
-def _lanes(context, builder, aryty, ary, k, lanes):
-    # Pointer to <lanes x element> at element k of the array.
-    data = context.make_array(aryty)(context, builder, ary).data
-    elem = context.get_data_type(aryty.dtype)
-    return builder.bitcast(builder.gep(data, [k]), ir.VectorType(elem, lanes).as_pointer())
-
-
-def _splat(builder, x, lanes):
-    vt = ir.VectorType(x.type, lanes)
-    v = builder.insert_element(ir.Constant(vt, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(
-        v, v, ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-    )
-
-
-def _is_array(a, dtype) -> bool:
-    return isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dtype
-
-
-def _reduce8(builder, v, pred):
-    # Halving tree of compare/select (x86 minpd/maxpd); no NaN in the lanes.
-    for half in (4, 2, 1):
-        mask = list(range(half, 2 * half)) + [0] * (8 - half)
-        w = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
-        v = builder.select(builder.fcmp_ordered(pred, v, w), v, w)
-    return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
-
-
-def _extreme8(pred):
-    def typer(typingctx, a, k):
-        if not (_is_array(a, types.float64) and isinstance(k, types.Integer)):
-            return None
-
-        def codegen(context, builder, sig, args):
-            p = _lanes(context, builder, sig.args[0], args[0], args[1], 8)
-            return _reduce8(builder, builder.load(p, align=8), pred)
-
-        return types.float64(a, k), codegen
-
-    return typer
-
-
-_min8 = intrinsic(_extreme8("<"))  # min of a[k : k + 8] (float64, no NaN)
-_max8 = intrinsic(_extreme8(">"))  # max of a[k : k + 8]
-
-
-@intrinsic
-def _equal_mask8(typingctx, a, k, x):
-    # Bit q set where a[k + q] == x (float64), q < 8.
-    if not (_is_array(a, types.float64) and isinstance(k, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
-        c = builder.fcmp_ordered("==", v, _splat(builder, args[2], 8))
-        return builder.zext(builder.bitcast(c, ir.IntType(8)), ir.IntType(64))
-
-    return types.int64(a, k, types.float64), codegen
-
-
-@intrinsic
-def _step_breaks8(typingctx, t, k):
-    # Bit q set where t[k + q + 1] - t[k + q] != MAGE_GRID (int64 times), q < 8.
-    if not (_is_array(t, types.int64) and isinstance(k, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        i64 = ir.IntType(64)
-        a = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
-        k1 = builder.add(args[1], ir.Constant(args[1].type, 1))
-        b = builder.load(_lanes(context, builder, sig.args[0], args[0], k1, 8), align=8)
-        c = builder.icmp_signed(
-            "!=", builder.sub(b, a), _splat(builder, ir.Constant(i64, MAGE_GRID), 8)
-        )
-        return builder.zext(builder.bitcast(c, ir.IntType(8)), i64)
-
-    return types.int64(t, k), codegen
-
-
-@intrinsic
-def _copy8(typingctx, src, j, dst, k):
-    # dst[k : k + 8] = src[j : j + 8] (float64).
-    if not (_is_array(src, types.float64) and _is_array(dst, types.float64)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 8), align=8)
-        builder.store(v, _lanes(context, builder, sig.args[2], args[2], args[3], 8), align=8)
-        return context.get_dummy_value()
-
-    return types.none(src, j, dst, k), codegen
-
-
-@intrinsic
-def _differ_mask64(typingctx, b, k, x):
-    # Bit q set where b[k + q] != x (uint8 bytes), q < 64.
-    if not (_is_array(b, types.uint8) and isinstance(k, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        i8 = ir.IntType(8)
-        v = builder.load(_lanes(context, builder, sig.args[0], args[0], args[1], 64), align=1)
-        x8 = builder.trunc(args[2], i8) if args[2].type != i8 else args[2]
-        c = builder.icmp_unsigned("!=", v, _splat(builder, x8, 64))
-        return builder.bitcast(c, ir.IntType(64))
-
-    return types.uint64(b, k, x), codegen
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def _excursions(minmax: np.ndarray, n: int, sd: float, plus: bool) -> tuple[float, int]:
     # Fernandes et al. 2022 / iglu mage_ma: walk the alternating extrema and keep excursions
@@ -863,20 +744,20 @@ def _stretch_min(gl: np.ndarray, s1: int, s2: int) -> tuple[float, int]:
             at = j if better else at
         return best, s1 + at
     last = s2 - 7
-    best = _min8(gl, s1)
+    best = min8(gl, s1)
     blk = s1
     k = s1 + 8
     while k < last:
-        v = _min8(gl, k)
+        v = min8(gl, k)
         better = v < best
         best = v if better else best
         blk = k if better else blk
         k += 8
-    v = _min8(gl, last)
+    v = min8(gl, last)
     better = v < best
     best = v if better else best
     blk = last if better else blk
-    return best, blk + trailing_zeros(_equal_mask8(gl, blk, best))
+    return best, blk + trailing_zeros(equal_mask8(gl, blk, best))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -892,20 +773,20 @@ def _stretch_max(gl: np.ndarray, s1: int, s2: int) -> tuple[float, int]:
             at = j if better else at
         return best, s1 + at
     last = s2 - 7
-    best = _max8(gl, s1)
+    best = max8(gl, s1)
     blk = s1
     k = s1 + 8
     while k < last:
-        v = _max8(gl, k)
+        v = max8(gl, k)
         better = v > best
         best = v if better else best
         blk = k if better else blk
         k += 8
-    v = _max8(gl, last)
+    v = max8(gl, last)
     better = v > best
     best = v if better else best
     blk = last if better else blk
-    return best, blk + trailing_zeros(_equal_mask8(gl, blk, best))
+    return best, blk + trailing_zeros(equal_mask8(gl, blk, best))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -1056,10 +937,10 @@ def _mage_gap_free(
             prev = c
     if state != SIGN_TIE:
         while True:
-            mask = _differ_mask64(signs, i, state)
+            mask = differ_mask64(signs, i, state)
             while mask == 0:
                 i += 64
-                mask = _differ_mask64(signs, i, state)
+                mask = differ_mask64(signs, i, state)
             i += trailing_zeros(mask)
             if i >= n:
                 break
@@ -1306,8 +1187,8 @@ def _mage_grid(
             # the test (it is taken as passed), so the loop is not one chain of loads.
             k0 = kb
             while j + 8 < hi and kb + 8 <= glen:
-                _copy8(values, j, grid, kb)
-                breaks = _step_breaks8(times, j)
+                copy8(values, j, grid, kb)
+                breaks = step_breaks8(times, j)
                 if breaks == 0:
                     j += 8
                     kb += 8
