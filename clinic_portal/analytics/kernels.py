@@ -790,78 +790,44 @@ def _stretch_max(gl: np.ndarray, s1: int, s2: int) -> tuple[float, int]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _excursions_plus(minmax: np.ndarray, n: int, sd: float) -> tuple[float, int]:
-    # _excursions(minmax, n, sd, True) for extrema without NaN, in one pass: the largest rise
-    # into point j from any point since prev_j is minmax[j] minus the lowest of them (rounding
-    # is monotone), so a running minimum replaces the rescan per point; the rescan (which picks
-    # the first nadir on rounding ties, as _excursions does) runs only for an excursion that
-    # counts.
+def _excursions_walk(minmax: np.ndarray, n: int, sd: float, sign: float) -> tuple[float, int]:
+    # _excursions(minmax, n, sd, plus) for extrema without NaN, in one pass (sign 1: MAGE+,
+    # -1: MAGE-; the comparisons are made on sign * value, an exact negation). The largest
+    # rise into point j from any point since prev_j is minmax[j] minus the lowest of them
+    # (rounding is monotone), so a running extreme replaces the rescan per point; the rescan
+    # (which picks the first nadir on rounding ties, as _excursions does) runs only for an
+    # excursion that counts.
     total = 0.0
     count = 0
     j = 0
     prev_j = 0
-    low = minmax[0]
+    ext = minmax[0]
     while j < n:
         x = minmax[j]
-        low = x if x < low else low
-        if x - low > sd:
+        ext = x if sign * x < sign * ext else ext
+        if sign * (x - ext) > sd:
             best = x - minmax[prev_j]
             i = prev_j
             for m in range(prev_j + 1, j + 1):
                 d = x - minmax[m]
-                if d > best:
+                if sign * d > sign * best:
                     best = d
                     i = m
             k = j
             while k < n:
-                if minmax[k] >= minmax[j]:
+                if sign * minmax[k] >= sign * minmax[j]:
                     j = k
-                if minmax[k] - minmax[j] < -sd or k == n - 1:
+                if sign * (minmax[k] - minmax[j]) < -sd or k == n - 1:
                     total += minmax[j] - minmax[i]
                     count += 1
-                    prev_j = k  # iglu moves MAGE+ on from the turning point
+                    # iglu moves MAGE+ on from the turning point k but MAGE- from the nadir j.
+                    prev_j = k if sign > 0 else j
                     j = k
                     break
                 k += 1
-            low = minmax[j]
-        else:
-            j += 1
-    return total, count
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _excursions_minus(minmax: np.ndarray, n: int, sd: float) -> tuple[float, int]:
-    # _excursions(minmax, n, sd, False) for extrema without NaN (see _excursions_plus).
-    total = 0.0
-    count = 0
-    j = 0
-    prev_j = 0
-    high = minmax[0]
-    while j < n:
-        x = minmax[j]
-        high = x if x > high else high
-        if x - high < -sd:
-            best = x - minmax[prev_j]
-            i = prev_j
+            ext = minmax[prev_j]
             for m in range(prev_j + 1, j + 1):
-                d = x - minmax[m]
-                if d < best:
-                    best = d
-                    i = m
-            k = j
-            while k < n:
-                if minmax[k] <= minmax[j]:
-                    j = k
-                if minmax[k] - minmax[j] > sd or k == n - 1:
-                    total += minmax[j] - minmax[i]
-                    count += 1
-                    prev_j = j  # ... and MAGE- from the nadir
-                    j = k
-                    break
-                k += 1
-            high = minmax[prev_j]
-            for m in range(prev_j + 1, j + 1):
-                high = minmax[m] if minmax[m] > high else high
+                ext = minmax[m] if sign * minmax[m] < sign * ext else ext
         else:
             j += 1
     return total, count
@@ -985,8 +951,8 @@ def _mage_gap_free(
                     at = v_at
         minmax[e] = best
         s1 = at
-    plus_sum, plus_n = _excursions_plus(minmax, ne, sd)
-    minus_sum, minus_n = _excursions_minus(minmax, ne, sd)
+    plus_sum, plus_n = _excursions_walk(minmax, ne, sd, 1.0)
+    minus_sum, minus_n = _excursions_walk(minmax, ne, sd, -1.0)
     mage_plus = plus_sum / plus_n if plus_n > 0 else np.nan
     mage_minus = abs(minus_sum / minus_n) if minus_n > 0 else np.nan
     return mage_plus, mage_minus
