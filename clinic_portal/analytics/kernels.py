@@ -1339,14 +1339,7 @@ def _agp_network(g16: np.ndarray, slot_count: np.ndarray, p: int, agp: np.ndarra
         values = g16[row * N_SLOTS : row * N_SLOTS + N_SLOTS]
         for s in range(N_SLOTS):
             values[s] = np.inf if row >= slot_count[s] else values[s]
-    for c in range(SORT_NET.shape[0]):
-        row_a = g16[SORT_NET[c, 0] * N_SLOTS : SORT_NET[c, 0] * N_SLOTS + N_SLOTS]
-        row_b = g16[SORT_NET[c, 1] * N_SLOTS : SORT_NET[c, 1] * N_SLOTS + N_SLOTS]
-        for s in range(N_SLOTS):
-            x = row_a[s]
-            y = row_b[s]
-            row_a[s] = y if y < x else x
-            row_b[s] = x if y < x else y
+    _sort_columns(g16)
     for s in range(N_SLOTS):
         n = slot_count[s]
         for q in range(5):
@@ -1363,17 +1356,38 @@ def _agp_network(g16: np.ndarray, slot_count: np.ndarray, p: int, agp: np.ndarra
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _hourly_from_histogram(
-    hour_hist: np.ndarray,
+def _sort_columns(grid: np.ndarray) -> None:
+    # Sorts each of the 288 columns of a (NET_SIZE x 288) grid (float64 with +inf padding, or
+    # int16 with GRID_EMPTY) with the network: branch-free min/max over whole rows, which the
+    # compiler vectorises across the columns (32 lanes wide in int16).
+    for c in range(SORT_NET.shape[0]):
+        row_a = grid[SORT_NET[c, 0] * N_SLOTS : SORT_NET[c, 0] * N_SLOTS + N_SLOTS]
+        row_b = grid[SORT_NET[c, 1] * N_SLOTS : SORT_NET[c, 1] * N_SLOTS + N_SLOTS]
+        for s in range(N_SLOTS):
+            x = row_a[s]
+            y = row_b[s]
+            row_a[s] = min(x, y)
+            row_b[s] = max(x, y)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _hourly_quantiles(
+    hist: np.ndarray,
+    stride: int,
+    base: int,
     slot_count: np.ndarray,
-    g16: np.ndarray,
+    columns: np.ndarray,
     hour_q: np.ndarray,
 ) -> None:
-    # hour_hist[h * HIST_BINS + g]: readings of local hour h equal to g mg/dL (integer input),
-    # so the k-th smallest is the bin where the cumulative count passes k. Clears the bins.
-    # The scan runs from the hour's smallest to its largest value, read off the slot columns
-    # of g16 that the network has sorted.
+    # Pooled quantiles per local hour of integer readings from per-hour histograms: hour h's
+    # bin h * stride + (g - base) counts its readings equal to g mg/dL, so the k-th smallest is
+    # the bin where the running count passes k. The hour's smallest and largest values are read
+    # off the slot columns the network has sorted (``columns``, rows 0..count-1). The walk
+    # stops only where the running count passes the next wanted rank, so the usual step is one
+    # add and one well-predicted compare. Clears the hour's bins (histograms are all zero
+    # between patients).
     lo_pos = np.empty(5, dtype=np.int64)
+    hi_pos = np.empty(5, dtype=np.int64)
     lo_val = np.empty(5)
     hi_val = np.empty(5)
     for h in range(N_HOURS):
@@ -1385,31 +1399,35 @@ def _hourly_from_histogram(
                 hour_q[q, h] = np.nan
             continue
         for q in range(5):
-            hq = (n - 1) * AGP_QUANTILES[q]
-            lo_pos[q] = int(np.floor(hq))
-        h_min = np.inf
-        h_max = -np.inf
+            lo_pos[q] = int(np.floor((n - 1) * AGP_QUANTILES[q]))
+            hi_pos[q] = min(lo_pos[q] + 1, n - 1)
+        h_min = HIST_BINS
+        h_max = 0
         for s in range(h * 12, h * 12 + 12):
             if slot_count[s] > 0:
-                h_min = min(h_min, g16[s])
-                h_max = max(h_max, g16[(slot_count[s] - 1) * N_SLOTS + s])
-        bins = hour_hist[h * HIST_BINS + int(h_min) : h * HIST_BINS + int(h_max) + 1]
+                h_min = min(h_min, int(columns[s]))
+                h_max = max(h_max, int(columns[(slot_count[s] - 1) * N_SLOTS + s]))
+        bins = hist[h * stride + h_min - base : h * stride + h_max - base + 1]
         cum = 0
         t_lo = 0
         t_hi = 0
-        for i in range(bins.shape[0]):
-            c = bins[i]
-            if c == 0:
-                continue
-            bins[i] = 0
-            b = int(h_min) + i
-            cum += c
-            while t_lo < 5 and lo_pos[t_lo] < cum:
-                lo_val[t_lo] = b
-                t_lo += 1
-            while t_hi < 5 and min(lo_pos[t_hi] + 1, n - 1) < cum:
-                hi_val[t_hi] = b
-                t_hi += 1
+        next_rank = 0  # the smallest rank not yet found: min(lo_pos[t_lo], hi_pos[t_hi])
+        i = 0
+        while t_hi < 5:
+            cum += bins[i]
+            if cum > next_rank:
+                b = h_min + i
+                while t_lo < 5 and lo_pos[t_lo] < cum:
+                    lo_val[t_lo] = b
+                    t_lo += 1
+                while t_hi < 5 and hi_pos[t_hi] < cum:
+                    hi_val[t_hi] = b
+                    t_hi += 1
+                next_rank = hi_pos[t_hi] if t_hi < 5 else n
+                if t_lo < 5:
+                    next_rank = min(next_rank, lo_pos[t_lo])
+            i += 1
+        bins[:] = 0
         for q in range(5):
             hq = (n - 1) * AGP_QUANTILES[q]
             k = lo_pos[q]
@@ -1522,7 +1540,8 @@ def _grid_profile(
     # vectorised loops over the grid: rows give the daily profiles, columns the AGP slots
     # (sorted by the network in int16), and the hourly histograms give the hourly quantiles
     # and the Kovatchev risk sums. Returns (done, low risk sum, high risk sum); when not done
-    # (off-grid or too many days) nothing has been written to the outputs.
+    # (off-grid or too many days) nothing has been written to the outputs. ``hour_hist`` (bytes)
+    # must be all zero on entry and is left so.
     shift = offset_minutes * 60
     loc0 = tt[0] + shift
     day0 = loc0 // DAY_SECONDS
@@ -1575,7 +1594,6 @@ def _grid_profile(
     # An empty cell adds 0 to the last bin.
     width = r_max - r_min + 1
     hist = hour_hist[: N_HOURS * width]
-    hist[:] = 0
     for h in range(N_HOURS):
         hour = hist[h * width : h * width + width]
         for row in range(rows):
@@ -1596,24 +1614,10 @@ def _grid_profile(
     for j in range(width):
         rl_sum += totals[j] * risk_low[r_min + j]
         rh_sum += totals[j] * risk_high[r_min + j]
-    _sort_grid_columns(grid)
+    _sort_columns(grid)
     _grid_quantiles(grid, slot_count, p, agp, below, above, rank)
-    _hourly_from_bytes(hist, width, r_min, slot_count, grid, hour_q)
+    _hourly_quantiles(hist, width, r_min, slot_count, grid, hour_q)
     return True, rl_sum, rh_sum
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _sort_grid_columns(grid: np.ndarray) -> None:
-    # Sorts each of the 288 columns of the int16 (NET_SIZE x 288) grid with the network:
-    # branch-free min/max over whole rows, which the compiler vectorises 32 lanes wide.
-    for c in range(SORT_NET.shape[0]):
-        row_a = grid[SORT_NET[c, 0] * N_SLOTS : SORT_NET[c, 0] * N_SLOTS + N_SLOTS]
-        row_b = grid[SORT_NET[c, 1] * N_SLOTS : SORT_NET[c, 1] * N_SLOTS + N_SLOTS]
-        for s in range(N_SLOTS):
-            x = row_a[s]
-            y = row_b[s]
-            row_a[s] = min(x, y)
-            row_b[s] = max(x, y)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -1658,68 +1662,6 @@ def _grid_quantiles(
             lower = np.float64(below[s])
             value = lower if k + 1 >= c else lower + (h - k) * (np.float64(above[s]) - lower)
             out[s] = value if c > 0 else np.nan
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _hourly_from_bytes(
-    hist: np.ndarray,
-    width: int,
-    r_min: int,
-    slot_count: np.ndarray,
-    grid: np.ndarray,
-    hour_q: np.ndarray,
-) -> None:
-    # The hourly quantiles from the byte histograms of _grid_profile (hour h's bin j counts
-    # readings equal to r_min + j), as _hourly_from_histogram. The walk over the bins keeps a
-    # running count and stops only where it passes the next wanted rank, so the usual step is
-    # one add and one well-predicted compare.
-    lo_pos = np.empty(5, dtype=np.int64)
-    hi_pos = np.empty(5, dtype=np.int64)
-    lo_val = np.empty(5)
-    hi_val = np.empty(5)
-    for h in range(N_HOURS):
-        n = 0
-        for s in range(h * 12, h * 12 + 12):
-            n += slot_count[s]
-        if n == 0:
-            for q in range(5):
-                hour_q[q, h] = np.nan
-            continue
-        for q in range(5):
-            lo_pos[q] = int(np.floor((n - 1) * AGP_QUANTILES[q]))
-            hi_pos[q] = min(lo_pos[q] + 1, n - 1)
-        h_min = HIST_BINS
-        for s in range(h * 12, h * 12 + 12):
-            if slot_count[s] > 0:
-                h_min = min(h_min, int(grid[s]))
-        bins = hist[h * width + h_min - r_min : h * width + width]
-        cum = 0
-        t_lo = 0
-        t_hi = 0
-        next_rank = 0  # the smallest rank not yet found: min(lo_pos[t_lo], hi_pos[t_hi])
-        i = 0
-        while t_hi < 5:
-            cum += bins[i]
-            if cum > next_rank:
-                b = h_min + i
-                while t_lo < 5 and lo_pos[t_lo] < cum:
-                    lo_val[t_lo] = b
-                    t_lo += 1
-                while t_hi < 5 and hi_pos[t_hi] < cum:
-                    hi_val[t_hi] = b
-                    t_hi += 1
-                next_rank = hi_pos[t_hi] if t_hi < 5 else n
-                if t_lo < 5:
-                    next_rank = min(next_rank, lo_pos[t_lo])
-            i += 1
-        for q in range(5):
-            hq = (n - 1) * AGP_QUANTILES[q]
-            k = lo_pos[q]
-            if k + 1 >= n:
-                hour_q[q, h] = lo_val[q]
-            else:
-                below = lo_val[q]
-                hour_q[q, h] = below + (hq - k) * (hi_val[q] - below)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -1800,7 +1742,7 @@ def cohort_chunk(
     hist = np.zeros(HIST_BINS + 1, dtype=np.int64)
     g16 = np.empty(NET_SIZE * N_SLOTS)
     grid16 = np.empty(NET_SIZE * N_SLOTS, dtype=np.int16)
-    hour_bytes = np.empty(N_HOURS * HIST_BINS, dtype=np.uint8)
+    hour_bytes = np.zeros(N_HOURS * HIST_BINS, dtype=np.uint8)  # zero between patients
     value_count = np.empty(HIST_BINS, dtype=np.int32)
     grid_below = np.empty(N_SLOTS, dtype=np.int16)
     grid_above = np.empty(N_SLOTS, dtype=np.int16)
@@ -1999,6 +1941,22 @@ def cohort_chunk(
             day_sum[p, cur_col] = run_sum
             day_in_range[p, cur_col] = run_in_range
             day_last[p, cur_col] = lo + n - 1
+            # AGP (the grid path has done it). Integer mg/dL with at most NET_SIZE readings per
+            # slot (device data, <= 15 days): sorting network per slot, integer histogram per
+            # hour. Otherwise the general sort.
+            max_count = 0
+            for s in range(N_SLOTS):
+                max_count = max(max_count, slot_count[s])
+            if all_integer and max_count <= NET_SIZE:
+                _agp_network(g16, slot_count, p, agp)
+                _hourly_quantiles(hour_hist, HIST_BINS, 0, slot_count, g16, hour_q)
+            else:
+                for h in range(N_HOURS):
+                    hour_hist[h * HIST_BINS + r_min : h * HIST_BINS + r_max + 1] = 0
+                _agp_sorted(
+                    values, lo, n, rounded, slot_of, slot_count, order, by_slot, by_hour, hist,
+                    p, agp, hour_q,
+                )  # fmt: skip
         mean = shift + s1 / n
         fstats[p, F_MEAN] = mean
         if n > 1:
@@ -2018,23 +1976,6 @@ def cohort_chunk(
         for dcol in range(n_days):
             days += day_count[p, dcol] > 0
         istats[p, I_DAYS] = days
-        # AGP. Integer mg/dL with at most NET_SIZE readings per slot (device data, <= 15 days):
-        # sorting network per slot, integer histogram per hour. Otherwise the general sort.
-        max_count = 0
-        for s in range(N_SLOTS):
-            max_count = max(max_count, slot_count[s])
-        if on_grid:
-            pass  # done by _grid_profile
-        elif all_integer and max_count <= NET_SIZE:
-            _agp_network(g16, slot_count, p, agp)
-            _hourly_from_histogram(hour_hist, slot_count, g16, hour_q)
-        else:
-            for h in range(N_HOURS):
-                hour_hist[h * HIST_BINS + r_min : h * HIST_BINS + r_max + 1] = 0
-            _agp_sorted(
-                values, lo, n, rounded, slot_of, slot_count, order, by_slot, by_hour, hist, p,
-                agp, hour_q,
-            )  # fmt: skip
         for q in range(5):
             _smooth_into(hour_q[q], hourly[p, q])
         # Episodes (2023 consensus) on the rounded values.

@@ -261,7 +261,7 @@ def _grid_profile(values, times, offset):
     done, rl, rh = k._grid_profile(
         times, rounded, n, offset, 0, 0, (START + k.MIN_OFFSET_SECONDS) // DAY,
         int(rounded.min()), int(rounded.max()), np.empty(k.NET_SIZE * k.N_SLOTS, np.int16),
-        np.zeros(k.N_SLOTS, np.int64), np.empty(k.N_HOURS * k.HIST_BINS, np.uint8),
+        np.zeros(k.N_SLOTS, np.int64), np.zeros(k.N_HOURS * k.HIST_BINS, np.uint8),
         np.empty(k.HIST_BINS, np.int32), np.empty(k.N_SLOTS, np.int16),
         np.empty(k.N_SLOTS, np.int16), np.empty(k.N_SLOTS, np.int16), api._RISK_LOW,
         api._RISK_HIGH, np.zeros((1, 5, k.N_SLOTS)), np.zeros((1, k.N_SLOTS), np.int32),
