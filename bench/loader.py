@@ -31,7 +31,8 @@ from sqlmodel import Session, SQLModel
 import clinic_portal.models  # noqa: F401 - registers every table
 from clinic_portal.analytics.cli import warm_up
 from clinic_portal.analytics.loader import load_cgm
-from clinic_portal.analytics.summary import PatientMetricsSummary, refresh_summaries
+from clinic_portal.analytics.models import PatientMetricsSummary
+from clinic_portal.analytics.summaries import refresh_summaries
 from clinic_portal.auth.models import Clinic, User
 from clinic_portal.db import make_engine
 from clinic_portal.patients.models import Patient

@@ -25,12 +25,22 @@ CSP = (
 
 BLUEPRINTS = (
     "clinic_portal.auth.views:bp",
-    "clinic_portal.auth.admin_views:bp",
+    "clinic_portal.admin.views:bp",
     "clinic_portal.patients.views:bp",
-    "clinic_portal.patients.share_views:bp",
-    "clinic_portal.patients.share_views:patient_bp",
-    "clinic_portal.views:bp",
+    "clinic_portal.patients.me_views:bp",
+    "clinic_portal.sharing.views:bp",
+    "clinic_portal.sharing.views:patient_bp",
+    "clinic_portal.web.views:bp",
     "clinic_portal.upload_station.views:bp",
+)
+
+# Who reacts to which domain event (clinic_portal/signals.py): (signal, receiver). Connected
+# once per process, in one place, so importing a module never registers anything.
+RECEIVERS = (
+    ("records_ingested", "clinic_portal.analytics.summaries:mark_stale_after_ingest"),
+    ("account_verified", "clinic_portal.sharing.receivers:attach_invitations_on_verified"),
+    ("account_registered", "clinic_portal.sharing.receivers:claim_invitation_on_registered"),
+    ("invitation_lookup", "clinic_portal.sharing.receivers:describe_invitation"),
 )
 
 CLI_GROUPS = (
@@ -85,12 +95,22 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for path in CLI_GROUPS:
         app.cli.add_command(_load(path))
 
-    from clinic_portal import template_helpers
+    from clinic_portal.web import templating
 
-    template_helpers.init_app(app)
+    templating.init_app(app)
+    _connect_receivers()
     _security_headers(app)
     _error_pages(app)
     return app
+
+
+def _connect_receivers() -> None:
+    from clinic_portal import signals
+
+    for signal_name, receiver in RECEIVERS:
+        # blinker keeps one connection per receiver, so a second app in the process (tests)
+        # does not connect it twice; weak=False because the functions live in their modules.
+        getattr(signals, signal_name).connect(_load(receiver), weak=False)
 
 
 def _security_headers(app: Flask) -> None:

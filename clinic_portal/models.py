@@ -1,7 +1,12 @@
-"""Every table of the portal, imported in one place for Alembic and ``SQLModel.metadata``."""
+"""Every table of the portal, imported in one place for Alembic and ``SQLModel.metadata``.
 
-from clinic_portal.analytics.summary import PatientMetricsSummary
-from clinic_portal.auth.models import AuditEvent, Clinic, Role, User
+Only model modules are imported here (a test checks that this loads no compute code such as
+numba), so Alembic and the command line start quickly.
+"""
+
+from clinic_portal.analytics.models import PatientMetricsSummary
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Clinic, PasswordResetToken, Role, User, VerificationCode
 from clinic_portal.patients.models import (
     DiabetesType,
     GlucoseUnits,
@@ -10,6 +15,7 @@ from clinic_portal.patients.models import (
     Sex,
     TargetPreset,
 )
+from clinic_portal.sharing.models import ShareRequest, ShareState
 from clinic_portal.upload_station.models import (
     EVENT_TABLES,
     BasalSegmentRow,
@@ -38,15 +44,19 @@ __all__ = [
     "DiabetesType",
     "GlucoseUnits",
     "MeterReadingRow",
+    "PasswordResetToken",
     "Patient",
     "PatientMetricsSummary",
     "PatientTag",
     "Role",
     "SettingsSnapshotRow",
     "Sex",
+    "ShareRequest",
+    "ShareState",
     "TargetPreset",
     "Upload",
     "UploadPayload",
     "UploadStatus",
     "User",
+    "VerificationCode",
 ]

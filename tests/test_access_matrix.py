@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from clinic_portal.auth.access import ROLE_PERMISSIONS, Permission
-from clinic_portal.auth.models import Role, ShareRequest, ShareState
+from clinic_portal.auth.models import Role
+from clinic_portal.sharing.models import ShareRequest, ShareState
 from clinic_portal.timeutil import utcnow
 from clinic_portal.upload_station.models import Upload, UploadStatus
 from tests.conftest import login

@@ -16,8 +16,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel import Session
 
 from clinic_portal import create_app, scheduler
-from clinic_portal.analytics.summary import mark_stale, summaries_for
-from tests.analytics.test_summary import add_cgm
+from clinic_portal.analytics.summaries import mark_stale, summaries_for
+from tests.analytics.test_summaries import add_cgm
 
 JOB_IDS = {"analytics.refresh_stale", "analytics.refresh_all"}
 

@@ -299,6 +299,42 @@ class CgmMetrics:
         )
 
 
+#: The per-patient scalar metrics of :class:`CgmMetrics`, in report order: the one list the
+#: summary cache, the command line and exports take their keys from (a test keeps it equal to
+#: the dataclass's scalar fields).
+SCALAR_METRICS: tuple[str, ...] = (
+    "n_readings",
+    "mean",
+    "sd",
+    "cv",
+    "gmi",
+    "gmi_sufficient",
+    "pct_below_54",
+    "pct_54_69",
+    "pct_70_180",
+    "pct_181_250",
+    "pct_above_250",
+    "pct_below_target",
+    "pct_in_target",
+    "pct_above_target",
+    "active_percent",
+    "days_with_data",
+    "gri",
+    "gri_zone",
+    "gri_hypo",
+    "gri_hyper",
+    "lbgi",
+    "hbgi",
+    "mage",
+    "hypo_l1_episodes",
+    "hypo_l2_episodes",
+    "hypo_extended_episodes",
+    "hyper_l1_episodes",
+    "hyper_l2_episodes",
+    "hyper_extended_episodes",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CohortResult:
     """Kernel outputs for a cohort, one row per patient (columns: ``kernels.I_*``/``F_*``)."""

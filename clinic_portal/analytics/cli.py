@@ -118,34 +118,33 @@ def _json_number(x: float) -> float | None:
     return None if math.isnan(x) else round(float(x), 6)
 
 
-def metrics_json(m: api.CgmMetrics) -> dict[str, object]:
-    """The CLI's JSON object of one patient (fixed keys, NaN as null)."""
-    out: dict[str, object] = {
-        key: _json_number(getattr(m, key))
-        for key in (
-            "mean",
-            "sd",
-            "cv",
-            "gmi",
-            "pct_below_54",
-            "pct_54_69",
-            "pct_70_180",
-            "pct_181_250",
-            "pct_above_250",
-            "active_percent",
-        )
+# The published contract of ``flask analytics compute``: exactly these metrics (a selection of
+# ``api.SCALAR_METRICS``, in its order) and ``agp``; researchers' scripts read them by name.
+CLI_METRICS: tuple[str, ...] = tuple(
+    key
+    for key in api.SCALAR_METRICS
+    if key
+    not in {
+        "n_readings",
+        "gmi_sufficient",
+        "pct_below_target",
+        "pct_in_target",
+        "pct_above_target",
+        "gri_zone",
+        "gri_hypo",
+        "gri_hyper",
+        "hyper_extended_episodes",
     }
-    out["days_with_data"] = m.days_with_data
-    for key in ("gri", "lbgi", "hbgi", "mage"):
-        out[key] = _json_number(getattr(m, key))
-    for key in (
-        "hypo_l1_episodes",
-        "hypo_l2_episodes",
-        "hypo_extended_episodes",
-        "hyper_l1_episodes",
-        "hyper_l2_episodes",
-    ):
-        out[key] = getattr(m, key)
+)
+
+
+def metrics_json(m: api.CgmMetrics) -> dict[str, object]:
+    """The CLI's JSON object of one patient: :data:`CLI_METRICS` (NaN as null) and the AGP."""
+    out: dict[str, object] = {
+        key: _json_number(value) if isinstance(value, float) else value
+        for key in CLI_METRICS
+        for value in (getattr(m, key),)
+    }
     out["agp"] = {
         name: [_json_number(x) for x in getattr(m.agp, name)]
         for name in ("p05", "p25", "p50", "p75", "p95")

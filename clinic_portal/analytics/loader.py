@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,21 @@ def load_cgm(
     return CgmArrays(
         values=values, times=times, utc_offsets=offsets, indptr=indptr, patient_ids=ids
     )
+
+
+def last_reading_times(session: Session, patient_ids: Sequence[int]) -> dict[int, int]:
+    """The time (epoch s UTC) of each patient's latest CGM reading; patients without any are
+    left out. One grouped query on the (patient, time) index."""
+    ids = sorted({int(p) for p in patient_ids})
+    if not ids:
+        return {}
+    table = sa.table("cgm_reading", sa.column("patient_id"), sa.column("time"))
+    rows = session.execute(
+        sa.select(table.c.patient_id, sa.func.max(table.c.time).label("last"))
+        .where(table.c.patient_id.in_(ids))
+        .group_by(table.c.patient_id)
+    )
+    return {int(row.patient_id): int(row.last) for row in rows}
 
 
 _Columns = tuple[

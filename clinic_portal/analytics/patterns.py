@@ -8,7 +8,8 @@ lows, post-meal highs, rebound highs, dawn rises, rises with no bolus, stacked c
 suspends and overdue site changes. Each :class:`Finding` carries its occurrences so a report can
 show exactly which episodes and events triggered it (features.md (e) item 4).
 
-Every threshold is a named field of :class:`~clinic_portal.analytics.settings.PatternSettings`
+Every threshold is a named field of
+:class:`~clinic_portal.analytics.pattern_thresholds.PatternThresholds`
 with its source; docs/patterns.md states each rule. Episodes come from the consensus episode
 detector (``analytics.api.episodes``) or from the caller as plain ``(kind, start, end, extreme)``
 tuples, so the rules here can be tested on hand-built episodes.
@@ -29,6 +30,11 @@ from numpy.typing import NDArray
 
 from clinic_portal.analytics.api import Episode, GlucoseUnit
 from clinic_portal.analytics.api import episodes as cgm_episodes
+from clinic_portal.analytics.pattern_thresholds import (
+    DAY_S,
+    DEFAULT_PATTERN_THRESHOLDS,
+    PatternThresholds,
+)
 from clinic_portal.analytics.pump import (
     CARB_DUPLICATE_S,
     PatientEvents,
@@ -40,7 +46,6 @@ from clinic_portal.analytics.pump import (
     user_bolus_mask,
     wizard_override_direction,
 )
-from clinic_portal.analytics.settings import DAY_S, DEFAULT_PATTERN_SETTINGS, PatternSettings
 from clinic_portal.records import BasalKind, BolusSource
 
 
@@ -228,7 +233,7 @@ def as_episode_spans(episodes: Iterable[EpisodeInput]) -> list[EpisodeSpan]:
 
 
 def _episodes_from_api(
-    events: PatientEvents, start: int, end: int, settings: PatternSettings
+    events: PatientEvents, start: int, end: int, settings: PatternThresholds
 ) -> list[Episode]:
     """Consensus episodes of the patient's CGM (``analytics.api.episodes``).
 
@@ -318,7 +323,7 @@ class _Context:
         self,
         events: PatientEvents,
         spans: list[EpisodeSpan],
-        settings: PatternSettings,
+        settings: PatternThresholds,
     ) -> None:
         self.events = events
         self.settings = settings
@@ -980,7 +985,7 @@ def _context(
     start: int,
     end: int,
     episodes: Iterable[EpisodeInput] | None,
-    settings: PatternSettings,
+    settings: PatternThresholds,
 ) -> _Context:
     raw = _episodes_from_api(events, start, end, settings) if episodes is None else episodes
     return _Context(events, as_episode_spans(raw), settings)
@@ -992,7 +997,7 @@ def episode_summary(
     end: int,
     *,
     episodes: Iterable[EpisodeInput] | None = None,
-    settings: PatternSettings = DEFAULT_PATTERN_SETTINGS,
+    settings: PatternThresholds = DEFAULT_PATTERN_THRESHOLDS,
 ) -> list[EpisodeReview]:
     """Every hypo/hyper episode starting in ``[start, end)`` with its possible contributing events.
 
@@ -1002,7 +1007,7 @@ def episode_summary(
         start, end: report window, epoch seconds UTC.
         episodes: consensus episodes as ``(kind, start, end, extreme)`` tuples or objects; None
             computes them from ``events``' CGM with ``analytics.api.episodes``.
-        settings: thresholds (see ``analytics.settings``).
+        settings: thresholds (see ``analytics.pattern_thresholds``).
 
     Returns:
         One :class:`EpisodeReview` per (merged) episode, in time order.
@@ -1021,7 +1026,7 @@ def detect_patterns(
     end: int,
     *,
     episodes: Iterable[EpisodeInput] | None = None,
-    settings: PatternSettings = DEFAULT_PATTERN_SETTINGS,
+    settings: PatternThresholds = DEFAULT_PATTERN_THRESHOLDS,
 ) -> list[Finding]:
     """Clinical patterns in the window ``[start, end)`` (epoch s UTC), most urgent first.
 

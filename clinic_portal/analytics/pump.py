@@ -21,7 +21,7 @@ from datetime import date, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from clinic_portal.analytics.settings import (
+from clinic_portal.analytics.pattern_thresholds import (
     DAY_S,
     MAX_INFERRED_BASAL_S,
     SITE_CHANGE_EVENT_PRIORITY,

@@ -1,7 +1,7 @@
 """Analytics jobs: keep the patient-metrics summary cache fresh.
 
 Each job takes the app, works inside an app context with its own session (``job_session``) and
-commits once per batch of :data:`~clinic_portal.analytics.summary.REFRESH_BATCH` patients. The
+commits once per batch of :data:`~clinic_portal.analytics.summaries.REFRESH_BATCH` patients. The
 usual run (a few stale patients after some uploads) is one batch and one commit; a nightly
 refresh of thousands of patients commits batch by batch, because one long transaction would hold
 SQLite's single write lock (uploads would fail with "database is locked" after the 30 s busy
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlmodel import Session
 
-from clinic_portal.analytics.summary import (
+from clinic_portal.analytics.summaries import (
     REFRESH_BATCH,
     all_patient_ids,
     refresh_summaries,

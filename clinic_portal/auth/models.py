@@ -1,19 +1,16 @@
-"""Clinics, user accounts, second-factor codes, reset links, share requests and the audit trail.
+"""Clinics, user accounts, second-factor codes and reset links.
 
-``ShareRequest`` lives here rather than in ``patients/`` because it is the consent record between a
-clinic and a patient *account*; the rules that use it are in ``clinic_portal/patients/shares.py``.
+Share requests (the consent between a clinic and a patient account) live in
+``clinic_portal/sharing``; the audit trail in ``clinic_portal/audit``.
 """
 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel import Column, Field, SQLModel
 
 from clinic_portal.timeutil import utcnow
 
@@ -52,7 +49,7 @@ class Clinic(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     # E-mailed sign-in codes for the clinic's own staff (patients always have them).
     staff_two_factor: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
-    # The code a patient enters to share with this clinic (XXXX-XXXX-XXXX, see patients/shares).
+    # The code a patient enters to share with this clinic (XXXX-XXXX-XXXX, see sharing/services.py).
     share_code: str | None = Field(default=None, max_length=14, unique=True)
     # What a patient consents to when sharing with this clinic; a copy is kept on each share.
     share_terms: str = Field(
@@ -104,33 +101,6 @@ class User(SQLModel, table=True):
         return f"{self.id}:{self.session_version}"
 
 
-class AuditEvent(SQLModel, table=True):
-    """One entry of the audit trail. Rows are only ever inserted (no route edits or deletes)."""
-
-    __tablename__ = "audit_event"
-    __table_args__ = (
-        sa.Index("ix_audit_event_clinic_time", "clinic_id", "time"),
-        sa.Index("ix_audit_event_patient_time", "patient_id", "time"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    time: datetime = Field(default_factory=utcnow)
-    actor_id: int | None = Field(default=None, foreign_key="user_account.id")
-    clinic_id: int | None = Field(default=None, foreign_key="clinic.id")
-    patient_id: int | None = Field(default=None, foreign_key="patient.id")
-    action: str = Field(max_length=64)
-    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    ip_address: str | None = Field(default=None, max_length=45)
-
-
-@event.listens_for(OrmSession, "before_flush")
-def _audit_is_append_only(session: OrmSession, _context: object, _instances: object) -> None:
-    """Refuse any ORM change to or deletion of an audit entry (they are only ever inserted)."""
-    for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, AuditEvent) and (obj in session.deleted or session.is_modified(obj)):
-            raise RuntimeError("audit entries are append-only")
-
-
 class VerificationCode(SQLModel, table=True):
     """A 6-digit sign-in code sent by e-mail; only its keyed hash is stored."""
 
@@ -158,96 +128,3 @@ class PasswordResetToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     used_at: datetime | None = None
-
-
-class ShareState(enum.StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    REVOKED = "revoked"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-
-    @property
-    def label(self) -> str:
-        return {
-            "pending": "Waiting for the patient",
-            "accepted": "Sharing",
-            "declined": "Declined by the patient",
-            "revoked": "Stopped by the patient",
-            "expired": "Request expired",
-            "cancelled": "Cancelled by the clinic",
-        }[self.value]
-
-
-class ShareRequest(SQLModel, table=True):
-    """A clinic's request to see a patient account's data, or a share the patient started.
-
-    ``patient_id`` is the clinic's roster record the account is linked to; ``account_id`` is
-    empty while an invitation waits for someone to register. Each state has its own time.
-    """
-
-    __tablename__ = "share_request"
-    __table_args__ = (
-        sa.Index("ix_share_request_patient", "patient_id", "id"),
-        sa.Index("ix_share_request_account", "account_id"),
-        sa.Index("ix_share_request_clinic_state", "clinic_id", "state"),
-        sa.Index("ix_share_request_invite_email", "invite_email"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    clinic_id: int = Field(foreign_key="clinic.id")
-    patient_id: int = Field(foreign_key="patient.id")
-    account_id: int | None = Field(default=None, foreign_key="user_account.id")
-    invite_email: str | None = Field(default=None, max_length=254)
-    # How the share began: "request" (the clinic asked) or "share_code" (the patient entered it).
-    via: str = Field(default="request", max_length=16)
-    state: ShareState = Field(
-        default=ShareState.PENDING, sa_column=Column(sa.String(16), nullable=False)
-    )
-    # SHA-256 of the invitation link's token (only for invitations to register).
-    token_hash: str | None = Field(default=None, max_length=64, unique=True)
-    created_by_id: int | None = Field(default=None, foreign_key="user_account.id")
-    created_at: datetime = Field(default_factory=utcnow)
-    sent_at: datetime | None = None
-    expires_at: datetime | None = None
-    accepted_at: datetime | None = None
-    declined_at: datetime | None = None
-    revoked_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    # The clinic's terms as the patient saw them when accepting.
-    consent_text: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
-
-    def state_at(self, now: datetime) -> ShareState:
-        """The state as of ``now``: a pending request past its expiry counts as expired."""
-        if self.state == ShareState.PENDING and self.expires_at and as_utc(self.expires_at) <= now:
-            return ShareState.EXPIRED
-        return ShareState(self.state)
-
-    @property
-    def current_state(self) -> ShareState:
-        """The state now (for templates)."""
-        from clinic_portal import timeutil
-
-        return self.state_at(timeutil.utcnow())
-
-    def state_time(self, now: datetime) -> datetime | None:
-        """When the current state began."""
-        state = self.state_at(now)
-        return {
-            ShareState.PENDING: self.sent_at or self.created_at,
-            ShareState.ACCEPTED: self.accepted_at,
-            ShareState.DECLINED: self.declined_at,
-            ShareState.REVOKED: self.revoked_at,
-            ShareState.EXPIRED: self.expires_at,
-            ShareState.CANCELLED: self.cancelled_at,
-        }[state]
-
-
-def as_utc(value: datetime) -> datetime:
-    """A stored instant as an aware UTC datetime.
-
-    The columns are ``timestamp without time zone`` holding UTC, so both engines hand back naive
-    values; comparing them with :func:`clinic_portal.timeutil.utcnow` needs the zone back.
-    """
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Account operations: log-in checks, clinic user management and the audit trail.
+"""Account operations: log-in checks and clinic user management.
 
 Services take the acting user explicitly (``actor=``), flush, and write the audit entry; the
 request or job commits.
@@ -11,13 +11,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import has_request_context, request
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, func, select
 
 from clinic_portal import timeutil
-from clinic_portal.auth.models import AuditEvent, Clinic, Role, User, as_utc
+from clinic_portal.audit.trail import failures_from_address, record_audit
+from clinic_portal.auth.models import Clinic, Role, User
 from clinic_portal.auth.passwords import hash_password, password_problem, verify_password
-from clinic_portal.timeutil import is_valid_time_zone, utcnow
+from clinic_portal.timeutil import as_utc, is_valid_time_zone, utcnow
 
 
 class AccountError(ValueError):
@@ -80,35 +80,6 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def record_audit(
-    session: Session,
-    *,
-    actor: User | None,
-    action: str,
-    clinic_id: int | None = None,
-    patient_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    ip_address: str | None = None,
-) -> AuditEvent:
-    """Append one audit entry (who did what to whom, when, from where).
-
-    ``ip_address`` defaults to the current request's client address, so that every entry made
-    while serving a request says where it came from; jobs and the CLI leave it empty.
-    """
-    if ip_address is None and has_request_context():
-        ip_address = request.remote_addr
-    event = AuditEvent(
-        actor_id=actor.id if actor else None,
-        clinic_id=clinic_id if clinic_id is not None else (actor.clinic_id if actor else None),
-        patient_id=patient_id,
-        action=action,
-        detail=detail or {},
-        ip_address=ip_address,
-    )
-    session.add(event)
-    return event
-
-
 def find_account(session: Session, login: str) -> User | None:
     """The account whose e-mail address or user name is ``login`` (case-insensitive)."""
     login = normalize_email(login)
@@ -116,25 +87,6 @@ def find_account(session: Session, login: str) -> User | None:
         return None
     column = User.email if "@" in login else User.username
     return session.exec(select(User).where(column == login)).first()
-
-
-def failures_from_address(
-    session: Session, ip_address: str, *, since: datetime, actions: tuple[str, ...]
-) -> int:
-    """How many audit entries of ``actions`` came from ``ip_address`` since ``since``.
-
-    The rate limit counts the audit trail rather than keeping a counter in memory, so it holds
-    across every gunicorn worker and restart without another moving part.
-    """
-    return session.exec(
-        select(func.count())
-        .select_from(AuditEvent)
-        .where(
-            AuditEvent.ip_address == ip_address,
-            col(AuditEvent.action).in_(actions),
-            AuditEvent.time >= since,
-        )
-    ).one()
 
 
 def check_rate_limit(

@@ -18,7 +18,8 @@ from flask import current_app
 from sqlmodel import Session, col, select
 
 from clinic_portal import timeutil
-from clinic_portal.auth.models import PasswordResetToken, Role, User, VerificationCode, as_utc
+from clinic_portal.audit.trail import record_audit
+from clinic_portal.auth.models import PasswordResetToken, Role, User, VerificationCode
 from clinic_portal.auth.passwords import hash_password, password_problem
 from clinic_portal.auth.services import (
     USERNAME_PATTERN,
@@ -26,10 +27,11 @@ from clinic_portal.auth.services import (
     LoginPolicy,
     check_rate_limit,
     normalize_email,
-    record_audit,
     register_failure,
 )
 from clinic_portal.mail import external_url, send_mail
+from clinic_portal.signals import account_verified
+from clinic_portal.timeutil import as_utc
 
 CODE_DIGITS = 6
 
@@ -108,7 +110,8 @@ def send_sign_in_code(session: Session, user: User, *, policy: LoginPolicy) -> V
 def check_sign_in_code(
     session: Session, user: User, code: str, *, policy: LoginPolicy, ip_address: str | None
 ) -> None:
-    """Accept ``code`` for ``user``: marks it used and the e-mail address verified.
+    """Accept ``code`` for ``user``: marks it used and the e-mail address verified, and
+    announces ``signals.account_verified``.
 
     A wrong code counts as a failed sign-in (lockout) and against the client address's rate
     limit; after ``policy.code_max_attempts`` wrong tries the code is used up.
@@ -140,6 +143,8 @@ def check_sign_in_code(
     if user.email_verified_at is None:
         user.email_verified_at = now
         record_audit(session, actor=user, action="account.email_verified")
+    # The code came back, so the address is the account's: sharing attaches invitations to it.
+    account_verified.send(session, account=user)
 
 
 def request_password_reset(
@@ -229,6 +234,7 @@ def reset_password(session: Session, token: str, new_password: str) -> User:
     user.email_verified_at = user.email_verified_at or now
     session.flush()
     record_audit(session, actor=user, action="password.reset", detail={"user_id": user.id})
+    account_verified.send(session, account=user)
     return user
 
 

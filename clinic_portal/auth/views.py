@@ -26,6 +26,7 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from clinic_portal import timeutil
+from clinic_portal.audit.trail import failures_from_address, record_audit
 from clinic_portal.auth import settings
 from clinic_portal.auth.access import Permission, client_address, requires
 from clinic_portal.auth.forms import (
@@ -43,9 +44,7 @@ from clinic_portal.auth.services import (
     TooManyAttempts,
     authenticate,
     complete_login,
-    failures_from_address,
     needs_second_factor,
-    record_audit,
 )
 from clinic_portal.auth.verification import (
     CodeError,
@@ -60,6 +59,7 @@ from clinic_portal.auth.verification import reset_password as set_password_from_
 from clinic_portal.db import get_session, keep_changes_on_error
 from clinic_portal.extensions import htmx
 from clinic_portal.mail import MailError
+from clinic_portal.signals import account_registered, look_up_invitation
 
 bp = Blueprint("auth", __name__)
 
@@ -201,9 +201,6 @@ def verify() -> Response | RENDER:
         except CodeError as exc:
             error, status = str(exc), 400
         else:
-            from clinic_portal.patients.shares import attach_invitations
-
-            attach_invitations(db, user)
             return _finish(user, kiosk=bool(pending.get("kiosk")), next_url=pending.get("next"))
         keep_changes_on_error()
     elif form.errors:
@@ -282,17 +279,15 @@ def kiosk_ping() -> tuple[str, int]:
 @requires(Permission.PUBLIC)
 def register() -> Response | RENDER:
     """A patient creates an account, from an invitation link or on their own."""
-    from clinic_portal.patients.shares import claim_invitation, invitation_for_token
-
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = RegisterForm()
     token = request.args.get("invite") or form.invite.data or ""
     db = get_session()
-    invitation = invitation_for_token(db, token) if token else None
+    invitation = look_up_invitation(db, token) if token else None
     if request.method == "GET" and invitation is not None:
         form.invite.data = token
-        form.email.data = invitation[0].invite_email
+        form.email.data = invitation.email
     error, status = None, 200
     if form.validate_on_submit():
         ip = client_address()
@@ -314,8 +309,9 @@ def register() -> Response | RENDER:
             except AccountError as exc:
                 error, status = str(exc), 400
             else:
-                if invitation is not None:
-                    claim_invitation(db, account=user, token=token)
+                account_registered.send(
+                    db, account=user, invitation=token if invitation is not None else None
+                )
                 session.clear()
                 session[PENDING] = {
                     "user": user.id,

@@ -9,16 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from clinic_portal.analytics.summary import (
-    ROSTER_PERIOD,
-    GlucoseReport,
-    PatientMetricsSummary,
-    glucose_report,
-    mark_stale,
-    roster_summaries,
-)
+from clinic_portal.analytics.models import PatientMetricsSummary
+from clinic_portal.analytics.summaries import ROSTER_PERIOD, mark_stale, roster_summaries
+from clinic_portal.audit.trail import record_audit
 from clinic_portal.auth.models import Clinic, User
-from clinic_portal.auth.services import record_audit
 from clinic_portal.patients.models import (
     DiabetesType,
     GlucoseUnits,
@@ -27,7 +21,14 @@ from clinic_portal.patients.models import (
     Sex,
     TargetPreset,
 )
-from clinic_portal.patients.shares import data_open_clause
+from clinic_portal.reports.glucose import GlucoseReport, glucose_report
+from clinic_portal.sharing.models import ShareRequest, ShareState
+from clinic_portal.sharing.services import (
+    closed_patient_ids,
+    data_open_clause,
+    latest_shares,
+    shares_of_account,
+)
 from clinic_portal.timeutil import is_valid_time_zone, utcnow
 from clinic_portal.upload_station.models import Device, Upload
 
@@ -389,3 +390,117 @@ def patient_overview(
         ),
         glucose=glucose_report(session, patient, now=now) if clinical else None,
     )
+
+
+def view_patient(
+    session: Session,
+    *,
+    actor: User,
+    patient: Patient,
+    clinical: bool,
+    ip_address: str | None = None,
+    now: int | None = None,
+) -> PatientOverview:
+    """The patient page for a clinic user, audited as ``patient.view``.
+
+    Args:
+        actor: the signed-in clinic user (access to ``patient`` already checked).
+        clinical: add the glucose report (users who may see clinical data).
+        now: epoch s UTC of the report (default: the current time).
+    """
+    overview = patient_overview(session, patient, clinical=clinical, now=now)
+    record_audit(
+        session,
+        actor=actor,
+        action="patient.view",
+        clinic_id=patient.clinic_id,
+        patient_id=patient.id,
+        ip_address=ip_address,
+    )
+    return overview
+
+
+@dataclasses.dataclass(frozen=True)
+class RosterView:
+    """Everything the roster page shows: the page of patients, each one's latest share and
+    whether its data is closed (stopped sharing), and the clinic's tags for the filter."""
+
+    result: RosterPage
+    shares: dict[int, ShareRequest]
+    closed: set[int]
+    tags: list[str]
+
+
+def roster_view(
+    session: Session,
+    *,
+    clinic_id: int,
+    query: str = "",
+    tag: str | None = None,
+    sort: str = "name",
+    page: int = 1,
+    page_size: int = 25,
+    clinical: bool = False,
+    now: int | None = None,
+) -> RosterView:
+    """One page of the roster with share states (see :func:`search_patients` for the
+    arguments); a patient who stopped sharing is listed in ``closed`` and shows no numbers."""
+    result = search_patients(
+        session,
+        clinic_id=clinic_id,
+        query=query,
+        tag=tag,
+        sort=sort,
+        page=page,
+        page_size=page_size,
+        clinical=clinical,
+        now=now,
+    )
+    ids = [p.id for p in result.patients if p.id is not None]
+    return RosterView(
+        result=result,
+        shares=latest_shares(session, ids),
+        closed=closed_patient_ids(session, result.patients),
+        tags=clinic_tags(session, clinic_id),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PatientHome:
+    """A patient's own home page: each clinic record shared with them, with its numbers, and
+    the share requests waiting for an answer."""
+
+    overviews: list[PatientOverview]
+    waiting: list[tuple[ShareRequest, Clinic]]
+    clinics: dict[int, Clinic]
+
+
+def patient_home(session: Session, *, account: User, now: int | None = None) -> PatientHome:
+    """The ``/me`` page of a patient account: its linked records' overviews (glucose report
+    included), audited as the patient viewing their own data, and the pending share requests.
+
+    Only records linked to ``account`` are shown: the link exists exactly while a share is
+    live (docs/sharing.md).
+    """
+    records = session.exec(
+        select(Patient).where(Patient.account_id == account.id).order_by(col(Patient.id))
+    )
+    overviews = [patient_overview(session, p, clinical=True, now=now) for p in records]
+    for overview in overviews:
+        record_audit(
+            session,
+            actor=account,
+            action="patient.view",
+            clinic_id=overview.patient.clinic_id,
+            patient_id=overview.patient.id,
+            detail={"by": "patient"},
+        )
+    moment = utcnow()
+    waiting = [
+        (share, clinic)
+        for share, clinic in shares_of_account(session, account)
+        if share.state_at(moment) == ShareState.PENDING
+    ]
+    clinic_ids = [o.patient.clinic_id for o in overviews]
+    clinics = {c.id: c for c in session.exec(select(Clinic).where(col(Clinic.id).in_(clinic_ids)))}
+    return PatientHome(overviews=overviews, waiting=waiting, clinics=clinics)  # type: ignore[arg-type]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -18,8 +16,6 @@ from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
 
 from clinic_portal.auth.access import Permission, client_address, has_permission, requires
-from clinic_portal.auth.models import Clinic
-from clinic_portal.auth.services import record_audit
 from clinic_portal.db import get_session
 from clinic_portal.extensions import htmx
 from clinic_portal.patients.forms import PatientForm
@@ -28,41 +24,15 @@ from clinic_portal.patients.services import (
     CLINICAL_SORTS,
     SORTS,
     PatientError,
-    clinic_tags,
     create_patient,
-    patient_in_clinic,
-    patient_overview,
-    search_patients,
+    roster_view,
+    tags_for,
     update_patient,
+    view_patient,
 )
-from clinic_portal.patients.shares import closed_patient_ids, data_access, latest_shares
+from clinic_portal.web.loading import clinic_patient_or_404, current_clinic
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
-
-
-def clinic_patient_or_404(patient_id: int) -> Patient:
-    """The patient, if it is on the signed-in user's clinic roster (404 otherwise) and its data
-    is open to the clinic (403 otherwise: the patient stopped sharing, see patients/shares.py).
-
-    Every route that shows or changes a patient's data loads the patient through here, so a
-    revocation closes all of them at once; only the sharing page uses ``patient_in_clinic``.
-    """
-    db = get_session()
-    patient = patient_in_clinic(db, current_user.clinic_id, patient_id)
-    if patient is None:
-        abort(404)
-    access = data_access(db, patient)
-    if not access.open:
-        page = render_template("shares/closed.html", patient=patient, access=access)
-        abort(make_response(page, 403))
-    return patient
-
-
-def _clinic() -> Clinic:
-    clinic = get_session().get(Clinic, current_user.clinic_id)
-    if clinic is None:
-        abort(404)
-    return clinic
 
 
 @bp.route("/")
@@ -75,34 +45,29 @@ def roster() -> str:
     sort = request.args.get("sort", "name")
     if sort not in SORTS and not (clinical and sort in CLINICAL_SORTS):
         sort = "name"
-    page = request.args.get("page", 1, type=int) or 1
-    db = get_session()
-    result = search_patients(
-        db,
+    view = roster_view(
+        get_session(),
         clinic_id=current_user.clinic_id,
         query=query,
         tag=tag,
         sort=sort,
-        page=page,
+        page=request.args.get("page", 1, type=int) or 1,
         page_size=current_app.config["ROSTER_PAGE_SIZE"],
         clinical=clinical,
     )
     context = {
-        "result": result,
+        "result": view.result,
         "q": query,
         "tag": tag,
         "sort": sort,
         "clinical": clinical,
-        # Share state per row; a patient who stopped sharing shows no numbers.
-        "shares": latest_shares(db, [p.id for p in result.patients if p.id is not None]),
-        "closed": closed_patient_ids(db, result.patients),
+        "shares": view.shares,
+        "closed": view.closed,
     }
     # Live search and paging swap only the results; hx-boost navigation gets the whole page.
     if htmx and htmx.target == "roster-results":
         return render_block("patients/roster.html", "results", **context)
-    return render_template(
-        "patients/roster.html", tags=clinic_tags(db, current_user.clinic_id), **context
-    )
+    return render_template("patients/roster.html", tags=view.tags, **context)
 
 
 def _form_page(form: PatientForm, patient: Patient | None, status: int = 200):
@@ -112,7 +77,7 @@ def _form_page(form: PatientForm, patient: Patient | None, status: int = 200):
 @bp.route("/new", methods=["GET", "POST"])
 @requires(Permission.EDIT_PATIENTS)
 def new() -> Response | tuple[str, int]:
-    clinic = _clinic()
+    clinic = current_clinic()
     form = PatientForm()
     if request.method == "GET":
         form.time_zone.data = clinic.time_zone
@@ -136,11 +101,15 @@ def edit(patient_id: int) -> Response | tuple[str, int]:
     db = get_session()
     form = PatientForm(obj=patient)
     if request.method == "GET":
-        form.tags.data = ", ".join(patient_overview(db, patient, uploads=0).tags)
+        form.tags.data = ", ".join(tags_for(db, [patient_id])[patient_id])
     if form.validate_on_submit():
         try:
             update_patient(
-                db, actor=current_user, clinic=_clinic(), patient=patient, details=form.details()
+                db,
+                actor=current_user,
+                clinic=current_clinic(),
+                patient=patient,
+                details=form.details(),
             )
         except PatientError as exc:
             getattr(form, exc.field, form.first_name).errors = [str(exc)]
@@ -154,16 +123,11 @@ def edit(patient_id: int) -> Response | tuple[str, int]:
 @requires(Permission.VIEW_ROSTER)
 def detail(patient_id: int) -> str:
     patient = clinic_patient_or_404(patient_id)
-    db = get_session()
-    overview = patient_overview(
-        db, patient, clinical=has_permission(current_user, Permission.VIEW_CLINICAL)
-    )
-    record_audit(
-        db,
+    overview = view_patient(
+        get_session(),
         actor=current_user,
-        action="patient.view",
-        clinic_id=patient.clinic_id,
-        patient_id=patient.id,
+        patient=patient,
+        clinical=has_permission(current_user, Permission.VIEW_CLINICAL),
         ip_address=client_address(),
     )
     return render_template("patients/detail.html", overview=overview, patient=patient)

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from blinker import Namespace
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
+from clinic_portal.audit.trail import record_audit
 from clinic_portal.auth.models import Clinic, User
-from clinic_portal.auth.services import record_audit
 from clinic_portal.patients.models import Patient
 from clinic_portal.records import (
     COUNT_KEYS,
@@ -40,6 +39,7 @@ from clinic_portal.records import (
     PumpSettings,
     RecordBatch,
 )
+from clinic_portal.signals import records_ingested
 from clinic_portal.timeutil import utcnow
 from clinic_portal.upload_station.models import (
     BasalSegmentRow,
@@ -53,11 +53,6 @@ from clinic_portal.upload_station.models import (
     Upload,
     UploadStatus,
 )
-
-signals = Namespace()
-#: Sent after a batch was stored (before commit) with ``patient_id`` and ``upload``; the analytics
-#: summary cache listens to mark the patient's metrics stale.
-records_ingested = signals.signal("records-ingested")
 
 ProgressCallback = Callable[[int, int], None]
 

@@ -35,14 +35,13 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlmodel import Session, col, select
 
+from clinic_portal.audit.trail import record_audit
 from clinic_portal.auth.models import Clinic, User
-from clinic_portal.auth.services import record_audit
 from clinic_portal.db import get_engine, job_session
 from clinic_portal.patients.models import Patient
 from clinic_portal.patients.services import search_patients
 from clinic_portal.records import DeviceInfo, RecordBatch
-from clinic_portal.template_helpers import local_datetime
-from clinic_portal.timeutil import utcnow
+from clinic_portal.timeutil import local_datetime, utcnow
 from clinic_portal.upload_station.importers import DEFAULT_MAX_BYTES as IMPORTER_MAX_BYTES
 from clinic_portal.upload_station.importers import ImportFileError, parse_file, preview
 from clinic_portal.upload_station.ingest import IngestError, ProgressCallback, ingest_batch

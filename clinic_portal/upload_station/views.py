@@ -32,17 +32,14 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response
-from wtforms import SelectField
 
 from clinic_portal.auth.access import Permission, client_address, requires
 from clinic_portal.auth.models import Clinic
 from clinic_portal.db import get_session
 from clinic_portal.patients.models import Patient
-from clinic_portal.patients.views import clinic_patient_or_404
+from clinic_portal.upload_station.forms import NO_PATIENT, AssignForm, StoreForm, UploadForm
 from clinic_portal.upload_station.models import Upload
 from clinic_portal.upload_station.services import (
     COUNT_LABELS,
@@ -61,35 +58,12 @@ from clinic_portal.upload_station.services import (
     upload_of_account,
     upload_page,
 )
+from clinic_portal.web.loading import clinic_patient_or_404, current_clinic
 
 bp = Blueprint("upload_station", __name__)
 
 # htmx stops polling when a poll answers 286 (htmx docs, "Polling": "stop polling with 286").
 STOP_POLLING = 286
-NO_PATIENT = ""
-
-
-class UploadForm(FlaskForm):
-    file = FileField("Export file", validators=[FileRequired("Choose a file to upload.")])
-    # Optional on the kiosk: "" (or no value at all) means "match by device serial".
-    patient_id = SelectField("Patient", choices=[], default=NO_PATIENT, validate_choice=True)
-
-
-class StoreForm(FlaskForm):
-    patient_id = SelectField(
-        "Store the data for", choices=[], default=NO_PATIENT, validate_choice=True
-    )
-
-
-class AssignForm(FlaskForm):
-    patient_id = SelectField("Patient", choices=[], validate_choice=True)
-
-
-def _clinic() -> Clinic:
-    clinic = get_session().get(Clinic, current_user.clinic_id)
-    if clinic is None:
-        abort(404)
-    return clinic
 
 
 def _label(patient: Patient) -> str:
@@ -149,7 +123,7 @@ def _form_page(form: UploadForm, status: int = 200, **context: Any) -> tuple[str
 @requires(Permission.UPLOAD)
 def kiosk() -> Response | tuple[str, int]:
     """The upload station: a file, and a patient when staff know whose it is."""
-    clinic = _clinic()
+    clinic = current_clinic()
     form = UploadForm()
     form.patient_id.choices = _clinic_choices(optional=True)
     context = {
@@ -183,7 +157,7 @@ def patient_upload(patient_id: int) -> Response | tuple[str, int]:
     del form.patient_id
     context = {"heading": f"Upload data for {patient.display_name}", "patient": patient}
     if form.validate_on_submit():
-        result, error = _preview_or_error(form, clinic=_clinic(), patient=patient)
+        result, error = _preview_or_error(form, clinic=current_clinic(), patient=patient)
         if error:
             form.file.errors = [error]
             return _form_page(form, 400, **context)
@@ -348,7 +322,7 @@ def _inbox_page(
         q=query,
         error_for=error_for,
         error=error,
-        zone=_clinic().time_zone,
+        zone=current_clinic().time_zone,
         labels=COUNT_LABELS,
     ), status
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from clinic_portal.analytics.api import Episode, EpisodeKind
+from clinic_portal.analytics.pattern_thresholds import PatternThresholds
 from clinic_portal.analytics.patterns import (
     Contributing,
     Finding,
@@ -25,7 +26,6 @@ from clinic_portal.analytics.patterns import (
     episode_summary,
 )
 from clinic_portal.analytics.pump import PatientEvents
-from clinic_portal.analytics.settings import PatternSettings
 from clinic_portal.records import (
     BasalKind,
     BasalSegment,
@@ -93,7 +93,7 @@ def patterns(records, start=DAY0, end=None, episodes=(), **settings) -> list[Fin
         start,
         end if end is not None else DAY0 + 14 * DAY,
         episodes=list(episodes),
-        settings=PatternSettings(**settings),
+        settings=PatternThresholds(**settings),
     )
 
 

@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import Session
 
 from clinic_portal.analytics import tasks
-from clinic_portal.analytics.summary import mark_stale, refresh_summaries, summaries_for
-from tests.analytics.test_summary import END, NOW, add_cgm
+from clinic_portal.analytics.summaries import mark_stale, refresh_summaries, summaries_for
+from tests.analytics.test_summaries import END, NOW, add_cgm
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from clinic_portal.analytics.summary import summaries_for
+from clinic_portal.analytics.summaries import summaries_for
 from clinic_portal.auth.models import Role
 from clinic_portal.records import CgmReading, DeviceInfo, DeviceKind, RecordBatch
 from clinic_portal.upload_station.ingest import ingest_batch
-from tests.analytics.test_summary import add_cgm, days_of
+from tests.analytics.test_summaries import add_cgm, days_of
 from tests.conftest import login
 
 SECTION = "Glucose (last 14 days)"

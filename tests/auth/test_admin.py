@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from clinic_portal.auth.models import AuditEvent, Clinic, Role, User
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Clinic, Role, User
 from tests.conftest import login
 
 

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from sqlmodel import Session, select
 
-from clinic_portal.auth.models import AuditEvent, Role
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role
 from clinic_portal.timeutil import utcnow
 from tests.conftest import TEST_PASSWORD, login
 

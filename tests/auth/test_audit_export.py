@@ -7,7 +7,8 @@ import io
 
 from sqlmodel import select
 
-from clinic_portal.auth.models import AuditEvent, Role
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role
 from clinic_portal.csv_safety import csv_text, neutralize_csv_cell
 from tests.conftest import login
 

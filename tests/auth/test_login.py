@@ -7,7 +7,8 @@ from flask import Flask
 from sqlmodel import select
 
 from clinic_portal import create_app
-from clinic_portal.auth.models import AuditEvent, Role, User
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role, User
 from clinic_portal.auth.views import safe_next
 from clinic_portal.config import ConfigError
 from tests.conftest import TEST_PASSWORD, login

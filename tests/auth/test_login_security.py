@@ -12,7 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from clinic_portal.auth.models import AuditEvent, Clinic, Role, User
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Clinic, Role, User
 from clinic_portal.auth.passwords import common_passwords, is_common_password, password_problem
 from tests.auth.clock import Clock, clock
 from tests.auth.mailbox import Mailbox, mail_app, mailbox

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from clinic_portal.auth.models import AuditEvent, Role
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role
 from clinic_portal.patients.models import Patient, PatientTag
 from tests.conftest import login
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
-from clinic_portal.analytics.summary import ROSTER_PERIOD, PatientMetricsSummary
-from clinic_portal.auth.models import ShareRequest, ShareState
+from clinic_portal.analytics.models import PatientMetricsSummary
+from clinic_portal.analytics.summaries import ROSTER_PERIOD
 from clinic_portal.patients.services import search_patients
+from clinic_portal.sharing.models import ShareRequest, ShareState
 
 
 def test_revoked_patient_sorts_as_no_data(db, make_clinic, make_patient) -> None:

@@ -8,9 +8,11 @@ from typing import Any
 from flask import Flask
 from sqlmodel import Session, select
 
-from clinic_portal.auth.models import AuditEvent, Clinic, Role, ShareRequest, ShareState, User
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Clinic, Role, User
 from clinic_portal.patients.models import Patient
-from clinic_portal.patients.shares import new_share_code, normalize_share_code
+from clinic_portal.sharing.models import ShareRequest, ShareState
+from clinic_portal.sharing.services import new_share_code, normalize_share_code
 from tests.auth.clock import Clock, clock
 from tests.auth.mailbox import Mailbox, mail_app, mailbox
 from tests.conftest import login

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
-from clinic_portal.auth.models import AuditEvent, Role
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role
 from clinic_portal.timeutil import utcnow
 from clinic_portal.upload_station.models import (
     EVENT_TABLES,

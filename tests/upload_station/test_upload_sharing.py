@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from clinic_portal.auth.models import Role, ShareRequest, ShareState
+from clinic_portal.auth.models import Role
+from clinic_portal.sharing.models import ShareRequest, ShareState
 from clinic_portal.upload_station.ingest import ingest_batch
 from tests.conftest import login
 from tests.upload_station.test_ingest import batch

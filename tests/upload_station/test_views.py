@@ -8,7 +8,8 @@ import re
 import pytest
 from sqlmodel import func, select
 
-from clinic_portal.auth.models import AuditEvent, Role
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.auth.models import Role
 from clinic_portal.upload_station.models import (
     CgmReadingRow,
     Upload,

@@ -8,8 +8,8 @@ Public entry points::
     ImportFileError            # the only exception an importer lets escape
     neutralize_csv_cell(value) # for code that *writes* CSV
 
-Supported formats: ``carelink_csv``, ``clarity_csv``, ``libreview_csv``, ``tidepool_json``,
-``nightscout_json``, ``nightscout_csv``. Layouts and quirks: ``docs/import-formats.md``;
+Supported formats: :data:`REGISTRY` (name, label, detection and parser of each, declared once).
+Layouts and quirks: ``docs/import-formats.md``;
 time rules: ``docs/time-rules.md``. Nothing here stores anything.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,67 +41,100 @@ from clinic_portal.upload_station.importers.localtime import UnknownZoneError, Z
 
 __all__ = [
     "FORMATS",
+    "REGISTRY",
     "ImportFileError",
+    "ImportFormat",
     "detect_format",
     "neutralize_csv_cell",
     "parse_file",
     "preview",
 ]
 
-FORMATS = (
-    "carelink_csv",
-    "clarity_csv",
-    "libreview_csv",
-    "tidepool_json",
-    "nightscout_json",
-    "nightscout_csv",
+
+@dataclass(frozen=True, slots=True)
+class ImportFormat:
+    """One export format the portal reads: the one place a new importer is declared."""
+
+    name: str  # stored on the upload row, e.g. "carelink_csv"
+    label: str  # what people read, e.g. "Medtronic CareLink CSV"
+    # Whether the file is a JSON document (tried only when the text starts with "[") rather
+    # than delimited text (tried otherwise), so a CSV check never runs over a JSON file.
+    is_json: bool
+    looks_like: Callable[[str, list[str]], bool]  # (text, first lines) -> is this the format?
+    parse: Callable[[str, list[str], ImportContext], RecordBatch]
+
+
+# In detection order: within a kind the first format whose ``looks_like`` accepts the file wins.
+REGISTRY: tuple[ImportFormat, ...] = (
+    ImportFormat(
+        "carelink_csv",
+        "Medtronic CareLink CSV",
+        False,
+        lambda _text, lines: carelink.looks_like(lines),
+        carelink.parse,
+    ),
+    ImportFormat(
+        "clarity_csv",
+        "Dexcom Clarity CSV",
+        False,
+        lambda _text, lines: clarity.looks_like(lines),
+        clarity.parse,
+    ),
+    ImportFormat(
+        "libreview_csv",
+        "Abbott LibreView CSV",
+        False,
+        lambda _text, lines: libreview.looks_like(lines),
+        libreview.parse,
+    ),
+    ImportFormat(
+        "tidepool_json",
+        "Tidepool JSON",
+        True,
+        lambda text, _lines: tidepool.looks_like(text),
+        tidepool.parse,
+    ),
+    ImportFormat(
+        "nightscout_json",
+        "Nightscout JSON (entries, treatments, profile)",
+        True,
+        lambda text, _lines: nightscout.looks_like_json(text),
+        nightscout.parse_json,
+    ),
+    ImportFormat(
+        "nightscout_csv",
+        "Nightscout entries CSV",
+        False,
+        lambda _text, lines: nightscout.looks_like_csv(lines),
+        nightscout.parse_csv,
+    ),
 )
+FORMATS: dict[str, ImportFormat] = {f.name: f for f in REGISTRY}
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-_SUPPORTED = (
-    "Medtronic CareLink CSV, Dexcom Clarity CSV, Abbott LibreView CSV, Tidepool JSON, "
-    "Nightscout JSON (entries, treatments, profile) or Nightscout entries CSV"
-)
 
 
-def _detect_text(text: str) -> str:
-    lines = split_lines(text[:200_000])
+def _detect_text(text: str) -> ImportFormat:
+    head_text = text[:200_000]
+    lines = split_lines(head_text)
     while lines and not lines[0].strip():
         lines.pop(0)
     if not lines:
         raise ImportFileError("the file is empty")
-    head = lines[0].lstrip()
-    if head.startswith("["):
-        if tidepool.looks_like(text):
-            return "tidepool_json"
-        if nightscout.looks_like_json(text):
-            return "nightscout_json"
-    elif carelink.looks_like(lines):
-        return "carelink_csv"
-    elif clarity.looks_like(lines):
-        return "clarity_csv"
-    elif libreview.looks_like(lines):
-        return "libreview_csv"
-    elif nightscout.looks_like_csv(lines):
-        return "nightscout_csv"
-    raise ImportFileError(f"file format not recognised; supported formats: {_SUPPORTED}")
+    is_json = lines[0].lstrip().startswith("[")
+    for candidate in REGISTRY:
+        if candidate.is_json == is_json and candidate.looks_like(text, lines):
+            return candidate
+    labels = [f.label for f in REGISTRY]
+    supported = f"{', '.join(labels[:-1])} or {labels[-1]}"
+    raise ImportFileError(f"file format not recognised; supported formats: {supported}")
 
 
 def detect_format(data: bytes) -> str:
-    """Name the export format of ``data`` (one of :data:`FORMATS`).
+    """Name the export format of ``data`` (a key of :data:`FORMATS`).
 
     Raises ImportFileError naming the supported formats when the file is none of them.
     """
-    return _detect_text(decode_text(data[:1_000_000] if len(data) > 1_000_000 else data, []))
-
-
-_PARSERS: dict[str, Callable[[str, list[str], ImportContext], RecordBatch]] = {
-    "carelink_csv": carelink.parse,
-    "clarity_csv": clarity.parse,
-    "libreview_csv": libreview.parse,
-    "tidepool_json": tidepool.parse,
-    "nightscout_json": nightscout.parse_json,
-    "nightscout_csv": nightscout.parse_csv,
-}
+    return _detect_text(decode_text(data[:1_000_000] if len(data) > 1_000_000 else data, [])).name
 
 
 def parse_file(
@@ -133,7 +167,7 @@ def parse_file(
         raise ImportFileError(str(exc)) from None
     warnings: list[str] = []
     text = decode_text(data, warnings)
-    fmt = _detect_text(text)
+    found = _detect_text(text)
     ctx = ImportContext(clock=clock, now=now_epoch(now), progress=progress, warnings=warnings)
     lines = split_lines(text)
     # Parsing allocates one small object per row and nothing cyclic; the cyclic collector
@@ -142,7 +176,7 @@ def parse_file(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        batch = _PARSERS[fmt](text, lines, ctx)
+        batch = found.parse(text, lines, ctx)
     except ImportFileError:
         raise
     except (
@@ -156,7 +190,9 @@ def parse_file(
     ) as exc:
         # A malformed file reached a path the format checks did not foresee; report it as
         # the file's fault rather than crash the upload.
-        raise ImportFileError(f"the {fmt} file is malformed ({type(exc).__name__}: {exc})") from exc
+        raise ImportFileError(
+            f"the {found.name} file is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
     finally:
         if gc_was_enabled:
             gc.enable()

@@ -119,7 +119,7 @@ def test_progress_is_reported(parse: Parse) -> None:
 
 
 def test_formats_constant() -> None:
-    assert FORMATS == (
+    assert tuple(FORMATS) == (
         "carelink_csv",
         "clarity_csv",
         "libreview_csv",

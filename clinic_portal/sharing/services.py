@@ -24,11 +24,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from clinic_portal import timeutil
-from clinic_portal.auth.models import Clinic, Role, ShareRequest, ShareState, User
-from clinic_portal.auth.services import AccountError, LoginPolicy, find_account, record_audit
+from clinic_portal.audit.trail import record_audit
+from clinic_portal.auth.models import Clinic, Role, User
+from clinic_portal.auth.services import (
+    AccountError,
+    LoginPolicy,
+    check_rate_limit,
+    find_account,
+)
 from clinic_portal.auth.verification import token_hash
 from clinic_portal.mail import external_url, send_mail
 from clinic_portal.patients.models import Patient
+from clinic_portal.sharing.models import ShareRequest, ShareState
 
 # Tidepool's clinic share codes: 3 groups of 4 from an alphabet without 0/O, 1/I
 # (tidepool-org/clinic clinics/sharecode.go, shared/reference/features.md a.2).
@@ -86,6 +93,24 @@ def regenerate_share_code(session: Session, *, actor: User, clinic: Clinic) -> s
     session.flush()
     record_audit(session, actor=actor, action="share.code_regenerated", clinic_id=clinic.id)
     return clinic.share_code
+
+
+def find_clinic_by_code(
+    session: Session, *, account: User, code: str, ip_address: str | None, policy: LoginPolicy
+) -> Clinic:
+    """The clinic a patient's share code names. Unknown codes count against the client address
+    like failed sign-ins, so codes cannot be guessed.
+
+    Raises:
+        TooManyAttempts: the address entered too many wrong codes (or failed sign-ins).
+        ShareError: no clinic has this code (audited as ``share.code_unknown``).
+    """
+    check_rate_limit(session, ip_address, policy=policy, action="share.code_rate_limited")
+    clinic = clinic_for_code(session, code)
+    if clinic is None:
+        record_audit(session, actor=account, action="share.code_unknown", ip_address=ip_address)
+        raise ShareError("No clinic has this share code. Check it with your clinic.")
+    return clinic
 
 
 def clinic_for_code(session: Session, code: str) -> Clinic | None:
@@ -174,6 +199,19 @@ def closed_patient_ids(session: Session, patients: list[Patient]) -> set[int]:
 
 
 # --- the clinic's side -----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PatientSharing:
+    """The clinic's sharing page of one roster record: its requests and the access rule."""
+
+    shares: list[ShareRequest]
+    access: DataAccess
+
+
+def patient_sharing(session: Session, patient: Patient) -> PatientSharing:
+    """Every share request of ``patient`` (newest first) and whether its data is open."""
+    return PatientSharing(shares_of_patient(session, patient), data_access(session, patient))
+
+
 def shares_of_patient(session: Session, patient: Patient) -> list[ShareRequest]:
     """Every share request of a roster record, newest first."""
     return list(
@@ -378,6 +416,13 @@ def shares_of_account(session: Session, account: User) -> list[tuple[ShareReques
         .order_by(col(ShareRequest.id).desc())
     )
     return [(share, clinic) for share, clinic in rows]
+
+
+def my_shares(session: Session, account: User) -> list[tuple[ShareRequest, Clinic]]:
+    """The patient's sharing page: links a clinic made without a share become accepted shares
+    first (:func:`adopt_clinic_links`), then every request with its clinic, newest first."""
+    adopt_clinic_links(session, account)
+    return shares_of_account(session, account)
 
 
 def invitation_for_token(session: Session, token: str) -> tuple[ShareRequest, Clinic] | None:

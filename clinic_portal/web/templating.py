@@ -1,25 +1,23 @@
-"""Jinja filters and globals shared by every template."""
+"""Jinja filters and globals shared by every template.
+
+Templates ask ``can("view_clinical")`` instead of comparing role names, so the one table of
+``auth/access.py`` decides what a page shows as well as what a route allows."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask, request, url_for
+from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from clinic_portal.auth.access import Permission, has_permission
+from clinic_portal.auth.models import Role
+from clinic_portal.patients.models import DiabetesType, TargetPreset
 from clinic_portal.records import mgdl_to_mmol
-
-
-def local_datetime(value: datetime | int | None, zone: str = "UTC") -> str:
-    """An instant (aware datetime or epoch seconds) shown in ``zone`` as ``YYYY-MM-DD HH:MM``."""
-    if value is None:
-        return "—"
-    if isinstance(value, int):
-        value = datetime.fromtimestamp(value, ZoneInfo("UTC"))
-    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+from clinic_portal.timeutil import local_datetime
 
 
 def age(born: date, today: date | None = None) -> int:
@@ -53,10 +51,12 @@ def enum_label(value: Any, enum_type: type) -> str:
     return str(getattr(member, "label", member.value))
 
 
-def init_app(app: Flask) -> None:
-    from clinic_portal.auth.models import Role
-    from clinic_portal.patients.models import DiabetesType, TargetPreset
+def can(permission: str) -> bool:
+    """Whether the signed-in user has ``permission`` (a :class:`Permission` value)."""
+    return has_permission(current_user, Permission(permission))
 
+
+def init_app(app: Flask) -> None:
     app.jinja_env.filters["diabetes_label"] = lambda v: enum_label(v, DiabetesType)
     app.jinja_env.filters["target_label"] = lambda v: enum_label(v, TargetPreset)
     app.jinja_env.filters["role_label"] = lambda v: enum_label(v, Role)
@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["age"] = age
     app.jinja_env.filters["glucose"] = glucose
     app.jinja_env.globals["url_with"] = url_with
+    app.jinja_env.globals["can"] = can
 
     @app.context_processor
     def _csrf_headers() -> dict[str, Any]:

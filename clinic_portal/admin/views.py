@@ -4,30 +4,23 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlmodel import select
 from werkzeug.wrappers import Response
 
+from clinic_portal.admin.audit import AuditQuery, clinic_users, export_audit_csv, search_audit
+from clinic_portal.admin.forms import ClinicSettingsForm, EditUserForm, NewUserForm
 from clinic_portal.auth.access import Permission, requires
-from clinic_portal.auth.audit import AuditQuery, export_audit_csv, search_audit
-from clinic_portal.auth.forms import ClinicSettingsForm, EditUserForm, NewUserForm
 from clinic_portal.auth.models import Clinic, Role, User
 from clinic_portal.auth.services import (
     AccountError,
     create_user,
-    record_audit,
     update_clinic_settings,
     update_user,
 )
 from clinic_portal.db import get_session
+from clinic_portal.sharing.services import ensure_share_code, regenerate_share_code
+from clinic_portal.web.loading import current_clinic
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def _clinic() -> Clinic:
-    clinic = get_session().get(Clinic, current_user.clinic_id)
-    if clinic is None:
-        abort(404)
-    return clinic
 
 
 def _user_in_clinic(user_id: int) -> User:
@@ -40,10 +33,9 @@ def _user_in_clinic(user_id: int) -> User:
 @bp.route("/users")
 @requires(Permission.MANAGE_USERS)
 def users() -> str:
-    members = get_session().exec(
-        select(User).where(User.clinic_id == current_user.clinic_id).order_by(User.name)
-    )
-    return render_template("admin/users.html", users=list(members), clinic=_clinic())
+    clinic = current_clinic()
+    members = clinic_users(get_session(), clinic_id=clinic.id or 0)
+    return render_template("admin/users.html", users=members, clinic=clinic)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
@@ -55,7 +47,7 @@ def new_user() -> str | Response | tuple[str, int]:
             create_user(
                 get_session(),
                 actor=current_user,
-                clinic=_clinic(),
+                clinic=current_clinic(),
                 email=form.email.data or "",
                 name=form.name.data or "",
                 role=Role(form.role.data),
@@ -98,7 +90,7 @@ def edit_user(user_id: int) -> str | Response | tuple[str, int]:
 @bp.route("/clinic", methods=["GET", "POST"])
 @requires(Permission.MANAGE_USERS)
 def clinic_settings() -> str | Response | tuple[str, int]:
-    clinic = _clinic()
+    clinic = current_clinic()
     form = ClinicSettingsForm(obj=clinic)
     if form.validate_on_submit():
         try:
@@ -122,8 +114,6 @@ def clinic_settings() -> str | Response | tuple[str, int]:
 
 
 def _clinic_page(form: ClinicSettingsForm, clinic: Clinic, status: int) -> tuple[str, int]:
-    from clinic_portal.patients.shares import ensure_share_code
-
     code = ensure_share_code(get_session(), clinic)
     return render_template("admin/clinic.html", form=form, clinic=clinic, share_code=code), status
 
@@ -132,9 +122,7 @@ def _clinic_page(form: ClinicSettingsForm, clinic: Clinic, status: int) -> tuple
 @requires(Permission.MANAGE_USERS)
 def new_share_code() -> Response:
     """Replace the clinic's share code (e.g. after it was posted somewhere it should not be)."""
-    from clinic_portal.patients.shares import regenerate_share_code
-
-    regenerate_share_code(get_session(), actor=current_user, clinic=_clinic())
+    regenerate_share_code(get_session(), actor=current_user, clinic=current_clinic())
     flash("The clinic has a new share code; the old one no longer works.")
     return redirect(url_for("admin.clinic_settings"))
 
@@ -143,7 +131,7 @@ def new_share_code() -> Response:
 @requires(Permission.MANAGE_USERS)
 def audit() -> str:
     """Search the clinic's audit trail (read only: no route changes or deletes an entry)."""
-    clinic = _clinic()
+    clinic = current_clinic()
     query = AuditQuery.from_args(request.args, time_zone=clinic.time_zone)
     result = search_audit(get_session(), clinic_id=clinic.id or 0, query=query)
     return render_template("admin/audit.html", clinic=clinic, query=query, result=result)
@@ -153,15 +141,14 @@ def audit() -> str:
 @requires(Permission.MANAGE_USERS)
 def audit_csv() -> Response:
     """The audit entries matching the page's filters as a CSV download (itself audited)."""
-    clinic = _clinic()
+    clinic = current_clinic()
     query = AuditQuery.from_args(request.args, time_zone=clinic.time_zone)
-    db = get_session()
-    text, count = export_audit_csv(db, clinic_id=clinic.id or 0, query=query)
-    record_audit(
-        db,
+    text = export_audit_csv(
+        get_session(),
         actor=current_user,
-        action="audit.export",
-        detail={"entries": count, "filters": request.args.to_dict()},
+        clinic_id=clinic.id or 0,
+        query=query,
+        filters=request.args.to_dict(),
     )
     response = Response(text, mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'

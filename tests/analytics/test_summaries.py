@@ -1,8 +1,7 @@
-"""The patient-metrics summary cache: refresh, presets, staleness from ingest, page report."""
+"""The patient-metrics summary cache: refresh, presets, staleness from ingest."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,10 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from clinic_portal.analytics import api, summary
-from clinic_portal.analytics.summary import (
-    PatientMetricsSummary,
-    glucose_report,
+from clinic_portal.analytics import api, summaries
+from clinic_portal.analytics.models import PatientMetricsSummary
+from clinic_portal.analytics.summaries import (
     mark_stale,
     refresh_stale,
     refresh_summaries,
@@ -28,7 +26,7 @@ from clinic_portal.upload_station.ingest import ingest_batch
 from clinic_portal.upload_station.models import CgmReadingRow, Device
 
 NOW = 1_790_000_100  # 2026-09-21 14:15 UTC, on a 5-min boundary: the window ends here
-END = summary.window_end_for(NOW)
+END = summaries.window_end_for(NOW)
 DAY = 86_400
 
 
@@ -255,19 +253,19 @@ def test_an_ingest_during_the_refresh_keeps_the_row_stale(
 ) -> None:
     patient = make_patient(clinic)
     add_cgm(db, patient, [100.0] * 50)
-    real_load = summary.load_cgm
+    real_load = summaries.load_cgm
 
     def load_while_an_upload_lands(session, ids, start, end):
         # An upload commits between reading the versions and loading the readings.
         mark_stale(session, patient.id)
         return real_load(session, ids, start, end)
 
-    monkeypatch.setattr(summary, "load_cgm", load_while_an_upload_lands)
+    monkeypatch.setattr(summaries, "load_cgm", load_while_an_upload_lands)
     refresh_summaries(db, [patient.id], now=NOW)
     row = rows(db, patient.id)[14]
     assert row.n_readings == 50  # values written ...
     assert row.stale is True  # ... but the flag survives for the next run
-    monkeypatch.setattr(summary, "load_cgm", real_load)
+    monkeypatch.setattr(summaries, "load_cgm", real_load)
     refresh_stale(db, now=NOW)
     assert rows(db, patient.id)[14].stale is False
 
@@ -283,56 +281,3 @@ def test_roster_summaries_fill_in_missing_and_stale_rows(db, clinic, make_patien
     assert all(not r.stale and r.window_end == END for r in got.values())
     # c was not on the page: left for the job.
     assert summaries_for(db, [c.id])[c.id].window_end == END - 600
-
-
-def test_glucose_report_for_a_mmol_patient(db, clinic, make_patient) -> None:
-    patient = make_patient(clinic, glucose_units="mmol/L", time_zone="Europe/Berlin")
-    values = days_of([50.0, 65.0, 120.0, 120.0, 120.0, 200.0, 300.0], 14)
-    add_cgm(db, patient, values)
-    report = glucose_report(db, patient, now=NOW)
-    row = rows(db, patient.id)[14]
-    assert report.summary.window_end == row.window_end == END
-    assert report.metrics.mean == pytest.approx(row.mean)
-    assert report.metrics.pct_70_180 == pytest.approx(row.pct_70_180)
-    assert [b.range_text for b in report.bands] == [
-        "> 13.9",
-        "10.1–13.9",
-        "3.9–10.0",
-        "3.0–3.8",
-        "< 3.0",
-    ]
-    assert sum(b.percent for b in report.bands) == pytest.approx(100.0)
-    goals = {g.name: g for g in report.goals}
-    assert goals["Time in range 3.9–10.0 mmol/L"].goal == "> 70 %"
-    assert goals["Time in range 3.9–10.0 mmol/L"].met is False
-    mean = goals["Mean glucose"]
-    assert mean.goal == "< 8.6 mmol/L" and mean.value == pytest.approx(row.mean / 18.01559)
-    assert goals["Glucose variability (CV)"].goal == "≤ 36 %"
-    assert report.label(70) == "3.9" and report.unit == "mmol/L"
-    assert len(report.daily) == 14 and report.daily[-1].day == report.last_day
-    assert all(d.n_readings > 0 for d in report.daily)
-    assert report.agp_svg is not None and report.agp_days == 14
-    assert "19.4" in report.agp_svg and "mmol/L" in report.agp_svg
-
-
-def test_glucose_report_refreshes_stale_and_changed_preset(db, clinic, make_patient) -> None:
-    patient = make_patient(clinic)
-    add_cgm(db, patient, [150.0] * 300)
-    refresh_summaries(db, [patient.id], now=NOW - 7200)
-    patient.target_preset = "pregnancy_t1"
-    db.add(patient)
-    db.commit()
-    report = glucose_report(db, patient, now=NOW)
-    assert report.summary.preset == "pregnancy_t1" and report.summary.window_end == END
-    assert report.metrics.pct_above_target == 100.0  # 150 is above 63-140
-    assert [b.range_text for b in report.bands][1:4] == ["141–250", "63–140", "54–62"]
-
-
-def test_glucose_report_without_data(db, clinic, make_patient) -> None:
-    patient = make_patient(clinic)
-    report = glucose_report(db, patient, now=NOW)
-    assert not report.has_data
-    assert report.agp_svg is None
-    assert all(b.percent is None for b in report.bands)
-    assert math.isnan(report.metrics.mean)
-    assert [g.value_text for g in report.goals][:2] == ["—", "—"]

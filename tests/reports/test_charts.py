@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from clinic_portal.analytics import charts
+from clinic_portal.reports import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

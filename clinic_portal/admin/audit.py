@@ -1,6 +1,7 @@
-"""Searching the audit trail: who did what to which patient, when, from where.
+"""The clinic admin's services: searching and exporting the audit trail (who did what to which
+patient, when, from where) and listing the clinic's accounts.
 
-Entries are only ever added (``record_audit``); an ORM guard in ``auth/models.py`` refuses any
+Entries are only ever added (``record_audit``); an ORM guard in ``audit/models.py`` refuses any
 change or deletion, and no route offers one. A clinic admin sees the entries of their clinic:
 staff actions, patients' share decisions about the clinic, and views of the clinic's patients.
 """
@@ -17,7 +18,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from clinic_portal.auth.models import AuditEvent, User
+from clinic_portal.audit.models import AuditEvent
+from clinic_portal.audit.trail import record_audit
+from clinic_portal.auth.models import User
 from clinic_portal.csv_safety import csv_text
 from clinic_portal.patients.models import Patient
 
@@ -180,14 +183,20 @@ EXPORT_HEADER = (
 )
 
 
-def export_audit_csv(session: Session, *, clinic_id: int, query: AuditQuery) -> tuple[str, int]:
-    """The entries matching ``query`` (all pages, newest first, at most ``EXPORT_LIMIT``) as CSV.
+def export_audit_csv(
+    session: Session,
+    *,
+    actor: User,
+    clinic_id: int,
+    query: AuditQuery,
+    filters: Mapping[str, str] | None = None,
+) -> str:
+    """The entries matching ``query`` (all pages, newest first, at most ``EXPORT_LIMIT``) as CSV;
+    the export itself is audited as ``audit.export`` with the number of entries and ``filters``
+    (the page's query arguments).
 
     Every text cell is neutralised against spreadsheet formulas: audit details hold text that
     users typed (e-mail addresses tried at sign-in, names), which an attacker can choose.
-
-    Returns:
-        The CSV text and the number of entries in it.
     """
     rows = session.exec(_entries(session, _conditions(clinic_id, query)).limit(EXPORT_LIMIT)).all()
     lines = [
@@ -203,4 +212,15 @@ def export_audit_csv(session: Session, *, clinic_id: int, query: AuditQuery) -> 
         )
         for event, actor, patient in rows
     ]
-    return csv_text(EXPORT_HEADER, lines), len(lines)
+    record_audit(
+        session,
+        actor=actor,
+        action="audit.export",
+        detail={"entries": len(lines), "filters": dict(filters or {})},
+    )
+    return csv_text(EXPORT_HEADER, lines)
+
+
+def clinic_users(session: Session, *, clinic_id: int) -> list[User]:
+    """The clinic's staff accounts by name (patient accounts belong to no clinic)."""
+    return list(session.exec(select(User).where(User.clinic_id == clinic_id).order_by(User.name)))

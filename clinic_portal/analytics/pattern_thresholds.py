@@ -60,7 +60,7 @@ MAX_INFERRED_BASAL_S = 24 * HOUR_S
 
 
 @dataclass(frozen=True, slots=True)
-class PatternSettings:
+class PatternThresholds:
     """Thresholds of the pattern engine (`analytics.patterns`). Defaults cite their source."""
 
     # --- glucose bands (Battelino 2019) -----------------------------------------------------------
@@ -157,4 +157,4 @@ class PatternSettings:
     min_event_occurrences: int = 1
 
 
-DEFAULT_PATTERN_SETTINGS = PatternSettings()
+DEFAULT_PATTERN_THRESHOLDS = PatternThresholds()

@@ -8,33 +8,27 @@ from werkzeug.wrappers import Response
 
 from clinic_portal import timeutil
 from clinic_portal.auth.access import Permission, client_address, has_permission, requires
-from clinic_portal.auth.forms import ConsentForm, ShareCodeForm, ShareRequestForm
-from clinic_portal.auth.models import Clinic, ShareRequest
-from clinic_portal.auth.services import (
-    LoginPolicy,
-    TooManyAttempts,
-    check_rate_limit,
-    record_audit,
-)
+from clinic_portal.auth.models import Clinic
+from clinic_portal.auth.services import LoginPolicy, TooManyAttempts
 from clinic_portal.db import get_session, keep_changes_on_error
 from clinic_portal.patients.models import Patient
-from clinic_portal.patients.services import patient_in_clinic
-from clinic_portal.patients.shares import (
+from clinic_portal.sharing.forms import ConsentForm, ShareCodeForm, ShareRequestForm
+from clinic_portal.sharing.models import ShareRequest
+from clinic_portal.sharing.services import (
     CodeShareDetails,
     ShareError,
     accept_share,
-    adopt_clinic_links,
     cancel_share,
-    clinic_for_code,
-    data_access,
     decline_share,
+    find_clinic_by_code,
+    my_shares,
+    patient_sharing,
     request_share,
     resend_share,
     revoke_share,
     share_by_code,
-    shares_of_account,
-    shares_of_patient,
 )
+from clinic_portal.web.loading import roster_patient_or_404
 
 bp = Blueprint("shares", __name__, url_prefix="/patients")
 patient_bp = Blueprint("my_shares", __name__, url_prefix="/me/shares")
@@ -46,12 +40,8 @@ def _policy() -> LoginPolicy:
 
 
 # --- the clinic's side -----------------------------------------------------------------------
-def _roster_patient(patient_id: int) -> Patient:
-    # The sharing page shows names and share states only, so it stays open after a revocation.
-    patient = patient_in_clinic(get_session(), current_user.clinic_id, patient_id)
-    if patient is None:
-        abort(404)
-    return patient
+# The sharing page shows names and share states only, so it stays open after a revocation
+# (roster_patient_or_404, not clinic_patient_or_404).
 
 
 def _clinic_share(patient: Patient, share_id: int) -> ShareRequest:
@@ -62,12 +52,12 @@ def _clinic_share(patient: Patient, share_id: int) -> ShareRequest:
 
 
 def _sharing_page(patient: Patient, form: ShareRequestForm, error: str | None, status: int):
-    db = get_session()
+    sharing = patient_sharing(get_session(), patient)
     return render_template(
         "shares/clinic.html",
         patient=patient,
-        shares=shares_of_patient(db, patient),
-        access=data_access(db, patient),
+        shares=sharing.shares,
+        access=sharing.access,
         form=form,
         error=error,
         now=timeutil.utcnow(),
@@ -79,13 +69,13 @@ def _sharing_page(patient: Patient, form: ShareRequestForm, error: str | None, s
 @requires(Permission.VIEW_ROSTER)
 def sharing(patient_id: int) -> RENDER:
     """The patient's share requests with their states and times."""
-    return _sharing_page(_roster_patient(patient_id), ShareRequestForm(), None, 200)
+    return _sharing_page(roster_patient_or_404(patient_id), ShareRequestForm(), None, 200)
 
 
 @bp.route("/<int:patient_id>/sharing/request", methods=["POST"])
 @requires(Permission.EDIT_PATIENTS)
 def new_request(patient_id: int) -> Response | RENDER:
-    patient = _roster_patient(patient_id)
+    patient = roster_patient_or_404(patient_id)
     form = ShareRequestForm()
     if not form.validate_on_submit():
         return _sharing_page(patient, form, None, 400)
@@ -111,7 +101,7 @@ def new_request(patient_id: int) -> Response | RENDER:
 @bp.route("/<int:patient_id>/sharing/<int:share_id>/resend", methods=["POST"])
 @requires(Permission.EDIT_PATIENTS)
 def resend(patient_id: int, share_id: int) -> Response | RENDER:
-    patient = _roster_patient(patient_id)
+    patient = roster_patient_or_404(patient_id)
     share = _clinic_share(patient, share_id)
     try:
         resend_share(get_session(), actor=current_user, share=share, policy=_policy())
@@ -124,7 +114,7 @@ def resend(patient_id: int, share_id: int) -> Response | RENDER:
 @bp.route("/<int:patient_id>/sharing/<int:share_id>/cancel", methods=["POST"])
 @requires(Permission.EDIT_PATIENTS)
 def cancel(patient_id: int, share_id: int) -> Response | RENDER:
-    patient = _roster_patient(patient_id)
+    patient = roster_patient_or_404(patient_id)
     share = _clinic_share(patient, share_id)
     try:
         cancel_share(get_session(), actor=current_user, share=share)
@@ -150,10 +140,8 @@ def _own_share(share_id: int) -> tuple[ShareRequest, Clinic]:
 @requires(Permission.PATIENT_SELF)
 def mine() -> str:
     """Every clinic that asked for, has or had the patient's data."""
-    db = get_session()
-    adopt_clinic_links(db, current_user)
     return render_template(
-        "shares/mine.html", shares=shares_of_account(db, current_user), now=timeutil.utcnow()
+        "shares/mine.html", shares=my_shares(get_session(), current_user), now=timeutil.utcnow()
     )
 
 
@@ -219,46 +207,49 @@ def revoke(share_id: int) -> Response | RENDER:
 def by_code() -> Response | RENDER:
     """Share with a clinic by entering its share code: find the clinic, then consent."""
     form = ShareCodeForm()
-    clinic: Clinic | None = None
-    error, status = None, 200
-    if form.validate_on_submit():
-        db = get_session()
-        try:
-            # Unknown codes count against the address like failed sign-ins: no code guessing.
-            check_rate_limit(
-                db, client_address(), policy=_policy(), action="share.code_rate_limited"
-            )
-        except TooManyAttempts as exc:
-            keep_changes_on_error()
-            return render_template("shares/code.html", form=form, clinic=None, error=str(exc)), 429
-        clinic = clinic_for_code(db, form.code.data or "")
-        if clinic is None:
-            record_audit(db, actor=current_user, action="share.code_unknown")
-            keep_changes_on_error()
-            error, status = "No clinic has this share code. Check it with your clinic.", 400
-        elif form.step.data == "confirm":
-            try:
-                share_by_code(
-                    db,
-                    account=current_user,
-                    clinic=clinic,
-                    details=CodeShareDetails(
-                        first_name=form.first_name.data or "",
-                        last_name=form.last_name.data or "",
-                        date_of_birth=form.date_of_birth.data or timeutil.utcnow().date(),
-                    ),
-                    consent=bool(form.consent.data),
-                )
-            except ShareError as exc:
-                error, status = str(exc), 409
-            else:
-                flash(f"You now share your data with {clinic.name}. You can stop at any time.")
-                return redirect(url_for("my_shares.mine"))
-        else:
-            form.step.data = "confirm"
-            if not form.first_name.data:
-                first, _, last = (current_user.name or "").rpartition(" ")
-                form.first_name.data, form.last_name.data = first or last, last if first else ""
-    elif form.errors:
-        status = 400
+    if not form.validate_on_submit():
+        return _code_page(form, None, None, 400 if form.errors else 200)
+    db = get_session()
+    try:
+        clinic = find_clinic_by_code(
+            db,
+            account=current_user,
+            code=form.code.data or "",
+            ip_address=client_address(),
+            policy=_policy(),
+        )
+    except TooManyAttempts as exc:
+        keep_changes_on_error()
+        return _code_page(form, None, str(exc), 429)
+    except ShareError as exc:
+        keep_changes_on_error()  # the unknown code counts against the address
+        return _code_page(form, None, str(exc), 400)
+    if form.step.data != "confirm":
+        # First step: the clinic is found; ask for the details and the consent.
+        form.step.data = "confirm"
+        if not form.first_name.data:
+            first, _, last = (current_user.name or "").rpartition(" ")
+            form.first_name.data, form.last_name.data = first or last, last if first else ""
+        return _code_page(form, clinic, None, 200)
+    try:
+        share_by_code(
+            db,
+            account=current_user,
+            clinic=clinic,
+            details=CodeShareDetails(
+                first_name=form.first_name.data or "",
+                last_name=form.last_name.data or "",
+                date_of_birth=form.date_of_birth.data or timeutil.utcnow().date(),
+            ),
+            consent=bool(form.consent.data),
+        )
+    except ShareError as exc:
+        return _code_page(form, clinic, str(exc), 409)
+    flash(f"You now share your data with {clinic.name}. You can stop at any time.")
+    return redirect(url_for("my_shares.mine"))
+
+
+def _code_page(
+    form: ShareCodeForm, clinic: Clinic | None, error: str | None, status: int
+) -> RENDER:
     return render_template("shares/code.html", form=form, clinic=clinic, error=error), status
